@@ -1,0 +1,26 @@
+# `make demo` and `make test` set themselves up from nothing: a .venv with this package and
+# its pinned-range dependencies (PyPI only), then run. Everything after install is offline.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gan_lab needs Python 3.11 or newer; set PYTHON=python3.11 (or newer).")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python experiments/train.py --config=experiments/configs/seed_cnn_mnist5k.py --workdir=$(DEMO_DIR)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) runs

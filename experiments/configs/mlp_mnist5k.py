@@ -1,0 +1,19 @@
+"""The dense baseline (784-300-100-10 MLP) on the embedded MNIST digits, for CNN vs DNN.
+
+  python experiments/train.py --config=experiments/configs/mlp_mnist5k.py --workdir=runs/mlp
+
+Measured: MEASURED
+"""
+
+from gan_lab.config import base_config
+
+
+def get_config():
+  config = base_config()
+  config.model = "MLP"
+  config.model_kwargs.hidden = (300, 100)
+  config.model_kwargs.dropout = 0.0
+  config.num_epochs = 8
+  config.eval_every = 125
+  config.checkpoint_every = 125
+  return config

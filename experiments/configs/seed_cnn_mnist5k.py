@@ -1,0 +1,17 @@
+"""The lecture's CNN on the embedded 5,000 MNIST digits: what `make demo` runs.
+
+  python experiments/train.py --config=experiments/configs/seed_cnn_mnist5k.py --workdir=runs/seed_cnn
+
+Measured: MEASURED
+"""
+
+from gan_lab.config import base_config
+
+
+def get_config():
+  config = base_config()
+  config.model = "SeedCNN"
+  config.num_epochs = 8
+  config.eval_every = 125         # About twice per epoch (62 steps of 64).
+  config.checkpoint_every = 125
+  return config

@@ -1,0 +1,63 @@
+"""What the experiment scripts share: quiet library logs, and bad input as one sentence."""
+
+import logging
+import sys
+
+from absl import app, flags
+
+from gan_lab.errors import UserError
+
+# Libraries that log every checkpoint write or dataset preparation step at INFO.
+_CHATTY = ("/orbax/", "/tensorflow_datasets/", "/jax/_src/")
+
+
+class _QuietLibraries(logging.Filter):
+
+  def filter(self, record):
+    return record.levelno >= logging.WARNING or not any(p in record.pathname for p in _CHATTY)
+
+
+def _flag_error(argv, error: Exception) -> str:
+  """One sentence for a flag that could not be parsed (config file, override key or value)."""
+  if isinstance(error, flags.Error):
+    return f"Bad flag: {str(error).splitlines()[0]}"
+  if isinstance(error, OSError):
+    path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), "?")
+    return (f"Cannot load config file {path!r}; pass a file from experiments/configs/, "
+            "e.g. --config=experiments/configs/seed_cnn_mnist5k.py.")
+  if isinstance(error, (KeyError, AttributeError)):
+    key = str(error).strip("\"'")
+    override = next((a.split("=", 1)[0] for a in argv
+                     if a.startswith("--config.") and key in a.split("=", 1)[0].split(".")),
+                    f"--config...{key}")
+    return (f"Unknown config key {override[2:]!r}: the config has no field {key!r}; check the "
+            "spelling against the config file.")
+  return f"Bad flags: {type(error).__name__}: {error}"
+
+
+def _parse_flags(argv):
+  try:
+    rest = flags.FLAGS(argv)
+    for name in flags.FLAGS:
+      # config_flags defers a config file's load error to the first use of its value.
+      getattr(flags.FLAGS[name].value, "get", None)
+    return rest
+  except Exception as e:  # pylint: disable=broad-except
+    # Flag, config-file and override errors surface as many types from deep in absl.
+    sys.stderr.write(f"error: {_flag_error(argv, e)}\n")
+    sys.exit(2)
+
+
+def run(main):
+  """`app.run(main)`, where a UserError ends the program with `error: <sentence>`, status 2."""
+
+  def wrapped(argv):
+    for handler in logging.getLogger().handlers:
+      handler.addFilter(_QuietLibraries())
+    try:
+      return main(argv)
+    except UserError as e:
+      sys.stderr.write(f"error: {e}\n")
+      sys.exit(2)
+
+  app.run(wrapped, flags_parser=_parse_flags)

@@ -1,0 +1,118 @@
+"""Datasets as numpy arrays: `load(name, split)` -> {"image": uint8 NHWC, "label": int32}.
+
+`mnist5k` is embedded and offline (see `mnist5k.py`). The TFDS catalog datasets are read
+with `tfds.data_source` from a `data_dir` where they were prepared beforehand in the
+`array_record` format (preparing them needs TensorFlow and internet; training does not).
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from gan_lab.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  name: str
+  image_shape: tuple[int, int, int]
+  num_classes: int
+  class_names: tuple[str, ...]
+
+
+_DIGITS = tuple(str(i) for i in range(10))
+DATASETS = {
+    "mnist5k": DatasetInfo("mnist5k", (28, 28, 1), 10, _DIGITS),
+    "mnist": DatasetInfo("mnist", (28, 28, 1), 10, _DIGITS),
+    "fashion_mnist": DatasetInfo("fashion_mnist", (28, 28, 1), 10, (
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+    "cifar10": DatasetInfo("cifar10", (32, 32, 3), 10, (
+        "airplane", "automobile", "bird", "cat", "deer",
+        "dog", "frog", "horse", "ship", "truck")),
+    "svhn_cropped": DatasetInfo("svhn_cropped", (32, 32, 3), 10, _DIGITS),
+}
+SPLITS = ("train", "test")
+
+
+def info(name: str) -> DatasetInfo:
+  if name not in DATASETS:
+    raise UserError(
+        f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+  return DATASETS[name]
+
+
+def default_data_dir() -> str:
+  return os.environ.get("TFDS_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))
+
+
+def load(name: str, split: str, data_dir: str | None = None) -> dict[str, np.ndarray]:
+  """Returns the whole split as {"image": uint8 [N, H, W, C], "label": int32 [N]}."""
+  ds_info = info(name)
+  if split not in SPLITS:
+    raise UserError(f"Unknown split {split!r}; choose one of {', '.join(SPLITS)}.")
+  data_dir = data_dir or default_data_dir()
+  source = _embedded_source(split, data_dir) if name == "mnist5k" else _catalog_source(
+      name, split, data_dir)
+  # Item access (not __getitems__) also works on tfds.testing.mock_data sources.
+  examples = [source[i] for i in range(len(source))]
+  arrays = {
+      "image": np.stack([np.asarray(e["image"], np.uint8) for e in examples]),
+      "label": np.asarray([e["label"] for e in examples], np.int32),
+  }
+  validate(arrays, ds_info.image_shape, ds_info.num_classes)
+  return arrays
+
+
+def validate(arrays, image_shape, num_classes: int) -> None:
+  """Checks images and labels; raises UserError with one sentence naming the problem."""
+  images, labels = arrays.get("image"), arrays.get("label")
+  if images is None or labels is None:
+    raise UserError(f"Data must be a dict with 'image' and 'label'; got keys {sorted(arrays)}.")
+  images, labels = np.asarray(images), np.asarray(labels)
+  if images.dtype != np.uint8:
+    raise UserError(f"Images must be uint8 in [0, 255]; got dtype {images.dtype}.")
+  if images.ndim != 4 or tuple(images.shape[1:]) != tuple(image_shape):
+    raise UserError(
+        f"Images must have shape [N, {', '.join(map(str, image_shape))}] (NHWC); "
+        f"got {list(images.shape)}.")
+  if labels.shape != (images.shape[0],):
+    raise UserError(
+        f"Labels must have shape [{images.shape[0]}] to match the images; got {list(labels.shape)}.")
+  if not np.issubdtype(labels.dtype, np.integer):
+    raise UserError(f"Labels must be integers; got dtype {labels.dtype}.")
+  if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+    raise UserError(
+        f"Labels must be in [0, {num_classes - 1}]; got values from {labels.min()} to {labels.max()}.")
+
+
+def _embedded_source(split: str, data_dir: str):
+  from gan_lab.data.mnist5k import Mnist5k  # pylint: disable=g-import-not-at-top
+  builder = Mnist5k(data_dir=data_dir, file_format="array_record")
+  try:
+    builder.download_and_prepare()  # Once per data_dir; a no-op afterwards.
+  except OSError as e:
+    raise UserError(
+        f"Cannot write the embedded dataset to data_dir {data_dir!r} ({e.strerror or e}); "
+        "pass a writable --config.data_dir or set TFDS_DATA_DIR.") from e
+  return builder.as_data_source(split)
+
+
+def _catalog_source(name: str, split: str, data_dir: str):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  try:
+    return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+  except Exception as e:  # pylint: disable=broad-except
+    # TFDS reports a missing or tfrecord-format dataset with various exception types.
+    builder = tfds.builder(name, data_dir=data_dir)
+    if builder.is_prepared():
+      raise UserError(
+          f"TFDS dataset {name!r} in {data_dir} is prepared as {builder.info.file_format}, "
+          "which has no random access; convert it with `tfds convert_format "
+          f"--root_data_dir={data_dir} --out_file_format=array_record`.") from e
+    raise UserError(
+        f"TFDS dataset {name!r} is not prepared in {data_dir} and cannot be downloaded "
+        "offline; on a machine with internet run `pip install 'gan_lab[tfds-prepare]' && "
+        f"tfds build {name} --file_format=array_record --data_dir={data_dir}`, "
+        "or use the embedded dataset mnist5k.") from e

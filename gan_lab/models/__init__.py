@@ -1,0 +1,33 @@
+"""Linen models and the registry that configs name them through."""
+
+import flax.linen as nn
+from flax.core import FrozenDict
+
+from gan_lab.errors import UserError
+from gan_lab.models.cnn import MLP, ConvLayer, ConvNet, Pool, SeedCNN
+from gan_lab.models.summary import summary
+
+# A new model is one entry here; configs select it with `config.model = "<name>"`.
+MODELS = {"SeedCNN": SeedCNN, "ConvNet": ConvNet, "MLP": MLP}
+
+
+def _hashable(value):
+  """Config lists and dicts as tuples and FrozenDicts: jit hashes a model's attributes."""
+  if isinstance(value, (list, tuple)):
+    return tuple(_hashable(v) for v in value)
+  if hasattr(value, "items"):
+    return FrozenDict({k: _hashable(v) for k, v in value.items()})
+  return value
+
+
+def create(name: str, **kwargs) -> nn.Module:
+  """The model `name` with `kwargs` (as written in a config)."""
+  if name not in MODELS:
+    raise UserError(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}.")
+  try:
+    return MODELS[name](**{k: _hashable(v) for k, v in kwargs.items()})
+  except (TypeError, ValueError) as e:
+    raise UserError(f"Bad arguments for model {name}: {e}") from e
+
+
+__all__ = ["MLP", "MODELS", "ConvLayer", "ConvNet", "Pool", "SeedCNN", "create", "summary"]

@@ -1,0 +1,121 @@
+"""Classifiers: the lecture's CNN, a configurable conv stack and the dense baseline.
+
+All models take images as float in [0, 1] (NHWC) and return logits. Any input
+normalisation belongs inside the model, so that attack budgets (eps) stay in [0, 1] units.
+"""
+
+import dataclasses
+from typing import Mapping, Sequence
+
+import flax.linen as nn
+
+from gan_lab.models.conv import Conv
+
+
+class Pool(nn.Module):
+  """Max or average pooling as a module, so summaries can see its window and stride."""
+  kind: str = "max"
+  window: int = 2
+  stride: int | None = None  # Defaults to the window, as in Keras.
+  padding: str = "VALID"
+
+  @nn.compact
+  def __call__(self, x):
+    pool = {"max": nn.max_pool, "avg": nn.avg_pool}[self.kind]
+    stride = self.stride or self.window
+    return pool(x, (self.window, self.window), (stride, stride), self.padding)
+
+
+class SeedCNN(nn.Module):
+  """The lecture's CNN (the TensorFlow CNN tutorial), layer for layer.
+
+  122,570 parameters on 32x32x3 with 10 classes; 93,322 on 28x28x1.
+  """
+  num_classes: int = 10
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    del train  # No dropout or BatchNorm: the same in both modes.
+    x = Conv(32, (3, 3), padding="VALID")(x)
+    x = nn.relu(x)
+    x = Pool("max", 2)(x)
+    x = Conv(64, (3, 3), padding="VALID")(x)
+    x = nn.relu(x)
+    x = Pool("max", 2)(x)
+    x = Conv(64, (3, 3), padding="VALID")(x)
+    x = nn.relu(x)
+    x = x.reshape((x.shape[0], -1))
+    x = nn.Dense(64)(x)
+    x = nn.relu(x)
+    x = nn.Dense(self.num_classes)(x)
+    return x
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvLayer:
+  """One conv block of `ConvNet`: conv -> [BatchNorm] -> ReLU -> [pool] -> [dropout]."""
+  filters: int
+  kernel: int = 3
+  stride: int = 1
+  padding: str = "SAME"          # "SAME" or "VALID"
+  pool: str = "max"              # "max", "avg" or "none"
+  pool_size: int = 2
+  dropout: float = 0.0
+  batch_norm: bool = False
+
+  def __post_init__(self):
+    if self.padding not in ("SAME", "VALID"):
+      raise ValueError(f"padding must be 'SAME' or 'VALID'; got {self.padding!r}.")
+    if self.pool not in ("max", "avg", "none"):
+      raise ValueError(f"pool must be 'max', 'avg' or 'none'; got {self.pool!r}.")
+
+
+class ConvNet(nn.Module):
+  """A conv stack with the knobs the lecture teaches, set per layer, then a dense head.
+
+  `layers` holds `ConvLayer`s or mappings of their fields (as written in a config).
+  """
+  layers: Sequence[ConvLayer | Mapping] = (ConvLayer(32), ConvLayer(64))
+  dense: Sequence[int] = (128,)
+  num_classes: int = 10
+  dropout: float = 0.0  # After each hidden dense layer.
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    for spec in self.layers:
+      layer = spec if isinstance(spec, ConvLayer) else ConvLayer(**spec)
+      x = Conv(layer.filters, (layer.kernel, layer.kernel), strides=layer.stride,
+                  padding=layer.padding, use_bias=not layer.batch_norm)(x)
+      if layer.batch_norm:
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
+      x = nn.relu(x)
+      if layer.pool != "none":
+        x = Pool(layer.pool, layer.pool_size)(x)
+      if layer.dropout:
+        x = nn.Dropout(layer.dropout, deterministic=not train)(x)
+    x = x.reshape((x.shape[0], -1))
+    for width in self.dense:
+      x = nn.Dense(width)(x)
+      x = nn.relu(x)
+      if self.dropout:
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    x = nn.Dense(self.num_classes)(x)
+    return x
+
+
+class MLP(nn.Module):
+  """The fully connected baseline for the lecture's CNN-vs-DNN comparison."""
+  hidden: Sequence[int] = (300, 100)
+  num_classes: int = 10
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    x = x.reshape((x.shape[0], -1))
+    for width in self.hidden:
+      x = nn.Dense(width)(x)
+      x = nn.relu(x)
+      if self.dropout:
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    x = nn.Dense(self.num_classes)(x)
+    return x

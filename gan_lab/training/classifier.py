@@ -1,0 +1,98 @@
+"""The classifier experiment: softmax cross-entropy training of any model in `gan_lab.models`.
+
+Steps are written per device in the pmap style: with `axis_name` set, gradients and metrics
+are averaged across devices with `lax.pmean`; with None they run on one device as they are.
+"""
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_lab import data, models, viz
+from gan_lab.training.state import TrainState, make_optimizer
+
+
+def to_float(images):
+  """uint8 [0, 255] -> float32 [0, 1], the input space of every model (and of attack eps)."""
+  return images.astype(jnp.float32) / 255.0
+
+
+def init_state(config, rng, total_steps: int) -> TrainState:
+  ds_info = data.info(config.dataset)
+  model = models.create(config.model, num_classes=ds_info.num_classes, **config.model_kwargs)
+  dummy = jnp.zeros((1, *ds_info.image_shape), jnp.float32)
+  variables = model.init({"params": rng, "dropout": rng}, dummy, train=False)
+  return TrainState.create(
+      apply_fn=model.apply,
+      params=variables["params"],
+      batch_stats=variables.get("batch_stats", {}),
+      tx=make_optimizer(config, total_steps),
+  )
+
+
+def train_step(state: TrainState, batch, rng, *, axis_name=None):
+  """One SGD step on a batch {"image": uint8, "label": int}: (state, batch, rng) -> (state, metrics)."""
+  images, labels = to_float(batch["image"]), batch["label"]
+
+  def loss_fn(params):
+    logits, updates = state.apply_fn(
+        state.replace(params=params).variables(), images, train=True,
+        rngs={"dropout": rng}, mutable=["batch_stats"])
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    return loss, (logits, updates)
+
+  (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  if axis_name is not None:
+    grads = jax.lax.pmean(grads, axis_name)
+  state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
+  metrics = {
+      "loss": loss,
+      "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
+      "grad_norm": optax.global_norm(grads),
+  }
+  if axis_name is not None:
+    metrics = jax.lax.pmean(metrics, axis_name)
+  return state, metrics
+
+
+def logits_fn(state: TrainState):
+  """The model in inference mode as a function of float images: what attacks and eval use."""
+  return functools.partial(state.apply_fn, state.variables(), train=False)
+
+
+def eval_step(state: TrainState, batch):
+  """Sums over the batch's real examples (`mask` is 0 on padding), to be added up over batches."""
+  logits = logits_fn(state)(to_float(batch["image"]))
+  mask = batch["mask"]
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
+  return {
+      "loss": jnp.sum(losses * mask),
+      "correct": jnp.sum((jnp.argmax(logits, -1) == batch["label"]) * mask),
+      "count": jnp.sum(mask),
+  }
+
+
+def eval_metrics(sums) -> dict:
+  return {"test_loss": sums["loss"] / sums["count"],
+          "test_accuracy": sums["correct"] / sums["count"]}
+
+
+def figures(state: TrainState, config, test, workdir: str) -> list[str]:
+  """The first layer's filters, and the first conv layer's feature maps of one test image."""
+  ds_info = data.info(config.dataset)
+  first = next((state.params[k] for k in ("Conv_0", "Dense_0") if k in state.params), None)
+  if first is None:  # A model of the user's own, with other layer names.
+    return []
+  paths = [viz.first_layer_filters(first["kernel"], os.path.join(workdir, "filters.png"),
+                                   ds_info.image_shape)]
+  image = to_float(test["image"][:1])
+  _, inter = state.apply_fn(state.variables(), image, train=False, capture_intermediates=True,
+                            mutable=["intermediates"])
+  convs = [v["__call__"][0] for k, v in inter["intermediates"].items() if k.startswith("Conv")]
+  if convs:
+    paths.append(viz.feature_maps(image[0], convs[0][0], os.path.join(
+        workdir, "feature_maps.png"), title="conv1"))
+  return paths

@@ -1,0 +1,81 @@
+"""A run's working directory: checked before anything is written, and its config.json.
+
+A workdir is either new/empty, or holds a gan_lab run (a `config.json`). Re-running a config
+on its own workdir resumes; the keys in `RESUMABLE_CHANGES` may differ on resume (train
+longer, log more often); any other difference means another experiment, which gets its own
+workdir rather than overwriting this one.
+"""
+
+import json
+import os
+
+import ml_collections
+
+from gan_lab.errors import UserError
+
+CONFIG_FILE = "config.json"
+RESUMABLE_CHANGES = frozenset({
+    "num_epochs", "num_steps", "log_every", "eval_every", "checkpoint_every",
+    "keep_checkpoints", "data_dir", "on_device",
+})
+
+
+def _flatten(d, prefix=""):
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
+
+
+def _as_json_dict(config) -> dict:
+  return json.loads(config.to_json_best_effort(sort_keys=True))
+
+
+def prepare(workdir: str, config: ml_collections.ConfigDict) -> str:
+  """Checks that `workdir` can take a run of `config`, then writes config.json; returns abspath."""
+  workdir = os.path.abspath(workdir)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise UserError(f"Cannot create workdir {workdir} ({e.strerror}); choose a writable path.") from e
+  if not os.access(workdir, os.W_OK) or not os.path.isdir(workdir):
+    raise UserError(f"Workdir {workdir} is not writable; choose a writable path.")
+  path = os.path.join(workdir, CONFIG_FILE)
+  new = _as_json_dict(config)
+  if os.path.exists(path):
+    old = _read(path)
+    flat_old, flat_new = _flatten(old), _flatten(new)
+    changed = sorted(k for k in flat_old.keys() | flat_new.keys()
+                     if flat_old.get(k) != flat_new.get(k) and k not in RESUMABLE_CHANGES)
+    if changed:
+      raise UserError(
+          f"Workdir {workdir} holds a run of another config (differs in {', '.join(changed)}); "
+          "use a new workdir, or the same config to resume.")
+  elif any(not name.startswith(".") for name in os.listdir(workdir)):
+    raise UserError(
+        f"Workdir {workdir} is not empty and holds no gan_lab run (no {CONFIG_FILE}); "
+        "choose a new or empty directory so that nothing in it is overwritten.")
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(new, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+  return workdir
+
+
+def _read(path: str) -> dict:
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    raise UserError(f"Cannot read {path} ({e}); is this a gan_lab workdir?") from e
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run in `workdir` was started with (read-only)."""
+  path = os.path.join(os.path.abspath(workdir), CONFIG_FILE)
+  if not os.path.exists(path):
+    raise UserError(f"{workdir} holds no gan_lab run (no {CONFIG_FILE}); pass a run's --workdir.")
+  return ml_collections.ConfigDict(_read(path))

@@ -1,0 +1,76 @@
+"""Where a run's numbers go: metrics.jsonl, TensorBoard event files, and progress lines.
+
+TensorBoard files are written with tensorboardX, so `tensorboard --logdir=<workdir>` reads
+them without TensorFlow installed.
+"""
+
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import tensorboardX
+import tqdm
+from absl import logging
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  path = os.path.join(workdir, METRICS_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+class MetricWriter:
+  """Appends `{"step": s, name: value, ...}` lines to metrics.jsonl and scalars to TensorBoard."""
+
+  def __init__(self, workdir: str, resume_step: int = 0):
+    self._path = os.path.join(workdir, METRICS_FILE)
+    # Lines past the checkpoint we resume from belong to a run that was cut short; the resumed
+    # run writes those steps again, so keep the log to one line per step.
+    kept = [r for r in read_metrics(workdir) if r["step"] <= resume_step]
+    with open(self._path + ".tmp", "w") as f:
+      f.writelines(json.dumps(r) + "\n" for r in kept)
+    os.replace(self._path + ".tmp", self._path)
+    self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+  def write(self, step: int, scalars: dict) -> None:
+    record = {"step": int(step), **{k: _to_json(v) for k, v in scalars.items()}}
+    with open(self._path, "a") as f:
+      f.write(json.dumps(record) + "\n")
+    for k, v in record.items():
+      if k != "step" and v is not None:
+        self._tb.add_scalar(k, v, step)
+
+  def close(self) -> None:
+    self._tb.close()
+
+
+def _to_json(value):
+  value = float(np.asarray(value))
+  return value if math.isfinite(value) else None  # JSON has no NaN; None marks it.
+
+
+class Progress:
+  """A tqdm bar on a terminal; one log line per update otherwise (CI logs, batch jobs)."""
+
+  def __init__(self, total: int, initial: int = 0, desc: str = "train"):
+    self._bar = tqdm.tqdm(total=total, initial=initial, desc=desc, unit="step",
+                          dynamic_ncols=True) if sys.stderr.isatty() else None
+    self._total, self._desc = total, desc
+
+  def update(self, step: int, scalars: dict) -> None:
+    text = " ".join(f"{k}={float(v):.4g}" for k, v in scalars.items())
+    if self._bar is not None:
+      self._bar.update(step - self._bar.n)
+      self._bar.set_postfix_str(text, refresh=True)
+    else:
+      logging.info("%s step %d/%d %s", self._desc, step, self._total, text)
+
+  def close(self) -> None:
+    if self._bar is not None:
+      self._bar.close()
