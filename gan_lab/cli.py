@@ -1,6 +1,7 @@
 """What the experiment scripts share: quiet library logs, and bad input as one sentence."""
 
 import logging
+import re
 import sys
 
 from absl import app, flags
@@ -26,12 +27,14 @@ def _flag_error(argv, error: Exception) -> str:
     return (f"Cannot load config file {path!r}; pass a file from experiments/configs/, "
             "e.g. --config=experiments/configs/seed_cnn_mnist5k.py.")
   if isinstance(error, (KeyError, AttributeError)):
-    key = str(error).strip("\"'")
-    override = next((a.split("=", 1)[0] for a in argv
+    text = str(error)
+    key = (re.search(r"'(\w+)'", text) or re.search(r"(\w+)", text)).group(1)
+    override = next((a.split("=", 1)[0][2:] for a in argv
                      if a.startswith("--config.") and key in a.split("=", 1)[0].split(".")),
-                    f"--config...{key}")
-    return (f"Unknown config key {override[2:]!r}: the config has no field {key!r}; check the "
-            "spelling against the config file.")
+                    f"config...{key}")
+    hint = re.search(r'Did you mean "([\w.]+)"', text)
+    return (f"Unknown config key {override!r}: the config has no field {key!r}; " +
+            (f"did you mean {hint.group(1)!r}?" if hint else "check the config file."))
   return f"Bad flags: {type(error).__name__}: {error}"
 
 

@@ -51,7 +51,7 @@ def train_step(state: TrainState, batch, rng, *, axis_name=None):
   metrics = {
       "loss": loss,
       "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
-      "grad_norm": optax.global_norm(grads),
+      "grad_norm": optax.tree.norm(grads),
   }
   if axis_name is not None:
     metrics = jax.lax.pmean(metrics, axis_name)

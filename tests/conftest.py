@@ -1,0 +1,41 @@
+"""Shared fixtures: an offline TFDS data dir for the session and tiny configs."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+# Before anything imports jax or TFDS; subprocesses inherit these.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ["TFDS_DATA_DIR"] = os.path.join(tempfile.gettempdir(), "gan_lab_tests_tfds")
+
+import pytest  # pylint: disable=g-import-not-at-top
+
+from gan_lab.config import base_config  # pylint: disable=g-import-not-at-top
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(**overrides):
+  """A small ConvNet on mnist5k: a few steps take seconds on a 2-core CPU."""
+  c = base_config()
+  c.model = "ConvNet"
+  c.model_kwargs.layers = ({"filters": 4},)
+  c.model_kwargs.dense = (16,)
+  c.batch_size = 32
+  c.num_steps = 8
+  c.log_every = 4
+  c.eval_batch_size = 250
+  c.update(overrides)
+  return c
+
+
+@pytest.fixture
+def tiny():
+  return tiny_config
+
+
+def run_script(script, *args, timeout=300):
+  """Runs an experiments/ script in a fresh interpreter; returns the CompletedProcess."""
+  return subprocess.run([sys.executable, os.path.join(REPO, "experiments", script), *args],
+                        capture_output=True, text=True, timeout=timeout, cwd=REPO)

@@ -1,0 +1,95 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from gan_lab import models
+from gan_lab.errors import UserError
+from gan_lab.models import conv
+
+
+def n_params(model, shape):
+  variables = model.init(jax.random.key(0), jnp.zeros((1, *shape)))
+  return sum(x.size for x in jax.tree.leaves(variables["params"]))
+
+
+@pytest.mark.parametrize("shape,expected", [((32, 32, 3), 122_570), ((28, 28, 1), 93_322)])
+def test_seed_cnn_parameter_count(shape, expected):
+  assert n_params(models.SeedCNN(num_classes=10), shape) == expected
+
+
+def test_mlp_parameter_count():
+  # 784*300+300 + 300*100+100 + 100*10+10
+  assert n_params(models.MLP(hidden=(300, 100)), (28, 28, 1)) == 266_610
+
+
+def test_convnet_knobs_change_shapes_and_parameters():
+  x = jnp.zeros((2, 28, 28, 1))
+  layers = (
+      {"filters": 8, "kernel": 5, "stride": 2, "padding": "SAME", "pool": "none"},
+      {"filters": 16, "kernel": 3, "padding": "VALID", "pool": "avg", "batch_norm": True},
+  )
+  model = models.create("ConvNet", layers=layers, dense=(), num_classes=10)
+  variables = model.init(jax.random.key(0), x)
+  rows = models.summary.__globals__["layer_rows"](model, (28, 28, 1))
+  shapes = {r.name: r.output_shape for r in rows}
+  assert shapes["Conv_0"] == (14, 14, 8)      # SAME, stride 2
+  assert shapes["Conv_1"] == (12, 12, 16)     # VALID 3x3
+  assert shapes["Pool_0"] == (6, 6, 16)       # avg pool 2
+  assert variables["params"]["Conv_0"]["kernel"].shape == (5, 5, 1, 8)
+  assert "bias" not in variables["params"]["Conv_1"]  # BatchNorm supplies the shift.
+  assert set(variables["batch_stats"]["BatchNorm_0"]) == {"mean", "var"}
+  assert model.apply(variables, x).shape == (2, 10)
+
+
+def test_convnet_dropout_is_active_only_in_training():
+  model = models.ConvNet(layers=({"filters": 4, "dropout": 0.5},), dense=(8,))
+  x = jax.random.uniform(jax.random.key(1), (4, 28, 28, 1))
+  variables = model.init(jax.random.key(0), x)
+  eval1 = model.apply(variables, x, train=False)
+  np.testing.assert_array_equal(eval1, model.apply(variables, x, train=False))
+  train1 = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(2)})
+  assert not np.allclose(eval1, train1)
+
+
+def test_bad_model_names_and_arguments():
+  with pytest.raises(UserError, match="Unknown model 'ResNet'"):
+    models.create("ResNet")
+  with pytest.raises(UserError, match="Bad arguments for model MLP"):
+    models.create("MLP", widths=(3,))
+  with pytest.raises(ValueError, match="padding"):
+    models.ConvLayer(8, padding="FULL")
+
+
+def test_summary_receptive_fields_of_the_seed_cnn():
+  text = models.summary(models.SeedCNN(), (32, 32, 3))
+  rows = {line.split()[0]: line.split() for line in text.splitlines()[4:-2]}
+  # conv3x3 -> 3; pool2 -> 4 (stride 2); conv -> 8; pool -> 10 (stride 4); conv -> 18.
+  assert rows["Conv_0"][-2:] == ["3x3", "1"]
+  assert rows["Pool_0"][-2:] == ["4x4", "2"]
+  assert rows["Conv_1"][-2:] == ["8x8", "2"]
+  assert rows["Conv_2"][-2:] == ["18x18", "4"]
+  assert rows["Dense_0"][-2:] == ["global", "-"]
+  assert text.splitlines()[-1] == "Total params: 122,570"
+
+
+@pytest.mark.parametrize("stride,padding", [(1, "VALID"), (2, "SAME"), (1, ((2, 0), (1, 1)))])
+def test_conv_gradients_equal_lax(stride, padding):
+  kx, kw, kg = jax.random.split(jax.random.key(0), 3)
+  x = jax.random.normal(kx, (3, 9, 10, 4))
+  w = jax.random.normal(kw, (3, 3, 4, 5))
+  dn = lax.conv_dimension_numbers(x.shape, w.shape, ("NHWC", "HWIO", "NHWC"))
+  ours = lambda x, w: conv.conv_general_dilated(x, w, (stride, stride), padding,
+                                                dimension_numbers=dn)
+  ref = lambda x, w: lax.conv_general_dilated(x, w, (stride, stride), padding,
+                                              dimension_numbers=dn)
+  y = ref(x, w)
+  np.testing.assert_allclose(ours(x, w), y, rtol=1e-6)
+  g = jax.random.normal(kg, y.shape)
+  loss = lambda f: lambda x, w: jnp.sum(f(x, w) * g)
+  ours_dx, ours_dw = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, w)
+  ref_dx, ref_dw = jax.grad(loss(ref), argnums=(0, 1))(x, w)
+  np.testing.assert_allclose(ours_dw, ref_dw, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(ours_dx, ref_dx, rtol=1e-4, atol=1e-4)
+  assert float(jnp.abs(ref_dw).max()) > 1.0  # The check compares real, non-zero gradients.

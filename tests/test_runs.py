@@ -1,0 +1,228 @@
+"""A run in a workdir: its outputs, resuming, and what bad input and failures leave behind."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import REPO, run_script, tiny_config
+from gan_lab import checkpoint, workdirs
+from gan_lab.errors import UserError
+from gan_lab.training import classifier, experiments, loop
+
+
+def assert_same_params(a, b, exact=True):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    if exact:
+      np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    else:
+      np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("run"))
+  config = tiny_config(num_steps=8, eval_every=8, checkpoint_every=4)
+  state = loop.train_and_evaluate(config, workdir)
+  return config, workdir, state
+
+
+def test_run_writes_its_outputs(finished_run):
+  config, workdir, state = finished_run
+  assert int(state.step) == 8
+  names = set(os.listdir(workdir))
+  assert {"config.json", "metrics.jsonl", "tensorboard", "checkpoints", "curves.png",
+          "filters.png", "feature_maps.png"} <= names
+  assert json.load(open(os.path.join(workdir, "config.json")))["model"] == "ConvNet"
+  records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+  assert [r["step"] for r in records] == [4, 8]
+  assert {"train_loss", "train_accuracy", "train_grad_norm"} <= set(records[0])
+  assert 0.0 < records[1]["test_accuracy"] <= 1.0 and "test_accuracy" not in records[0]
+  assert sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))) == [4, 8]
+
+
+def test_tensorboard_reads_the_event_files_without_tensorflow(finished_run):
+  from tensorboard.backend.event_processing import event_accumulator
+  _, workdir, _ = finished_run
+  acc = event_accumulator.EventAccumulator(os.path.join(workdir, "tensorboard"))
+  acc.Reload()
+  records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+  events = acc.Scalars("train_loss")
+  assert [e.step for e in events] == [4, 8]
+  assert events[1].value == pytest.approx(records[1]["train_loss"], rel=1e-6)
+  assert "tensorflow" not in sys.modules
+
+
+def test_restore_from_workdir_alone(finished_run):
+  config, workdir, state = finished_run
+  restored_config, restored, step = checkpoint.restore_from_workdir(workdir)
+  assert step == 8 and restored_config.to_dict() == json.loads(config.to_json_best_effort())
+  assert_same_params(restored.params, state.params)
+  x = jnp.ones((2, 28, 28, 1)) * 0.5
+  np.testing.assert_array_equal(classifier.logits_fn(restored)(x), classifier.logits_fn(state)(x))
+  _, older, _ = checkpoint.restore_from_workdir(workdir, step=4)
+  assert int(older.step) == 4
+  with pytest.raises(UserError, match="no checkpoint at step 5"):
+    checkpoint.restore_from_workdir(workdir, step=5)
+
+
+def test_rerun_resumes_and_extends_exactly(finished_run, tmp_path):
+  config, workdir, state = finished_run
+  again = loop.train_and_evaluate(config, workdir)  # Finished: nothing more to train.
+  assert_same_params(again.params, state.params)
+  longer = loop.train_and_evaluate(tiny_config(num_steps=12, eval_every=8, checkpoint_every=4),
+                                   workdir)
+  scratch = loop.train_and_evaluate(
+      tiny_config(num_steps=12, eval_every=8, checkpoint_every=4), str(tmp_path))
+  assert int(longer.step) == 12
+  assert_same_params(longer.params, scratch.params)
+  steps = [json.loads(l)["step"] for l in open(os.path.join(workdir, "metrics.jsonl"))]
+  assert steps == [4, 8, 12]
+
+
+def test_host_batches_give_the_same_run_as_device_batches(tmp_path):
+  on = loop.train_and_evaluate(tiny_config(on_device="true"), str(tmp_path / "on"))
+  off = loop.train_and_evaluate(tiny_config(on_device="false"), str(tmp_path / "off"))
+  assert_same_params(on.params, off.params, exact=False)
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
+  overrides = ["--config.num_steps=100", "--config.log_every=10",
+               "--config.checkpoint_every=20", "--config.eval_every=0",
+               "--config.batch_size=32", "--config.keep_checkpoints=2"]
+  args = ["--config=experiments/configs/seed_cnn_mnist5k.py", *overrides]
+  workdir = tmp_path / "killed"
+  proc = subprocess.Popen([sys.executable, "experiments/train.py", *args, f"--workdir={workdir}"],
+                          cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  ckpts = workdir / "checkpoints"
+  deadline = time.time() + 240
+  while not (ckpts.is_dir() and any(p.name.isdigit() for p in ckpts.iterdir())):
+    assert proc.poll() is None and time.time() < deadline, "no checkpoint before the run ended"
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  steps = sorted(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
+  assert steps and steps[-1] < 100, f"the kill came too late to test anything: {steps}"
+
+  resumed = run_script("train.py", *args, f"--workdir={workdir}")
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert f"Resuming {workdir} from step {steps[-1]}" in resumed.stderr
+
+  from ml_collections import config_flags  # The same config the script built.
+  config = config_flags.config_flags._LoadConfigModule(  # pylint: disable=protected-access
+      "c", os.path.join(REPO, "experiments/configs/seed_cnn_mnist5k.py")).get_config()
+  config.update(num_steps=100, log_every=10, checkpoint_every=20, eval_every=0, batch_size=32,
+                keep_checkpoints=2)
+  reference = loop.train_and_evaluate(config, str(tmp_path / "reference"))
+  _, restored, step = checkpoint.restore_from_workdir(str(workdir))
+  assert step == 100
+  assert_same_params(restored.params, reference.params)
+  assert_same_params(restored.opt_state, reference.opt_state)
+
+
+def test_corrupt_latest_checkpoint_falls_back_and_is_kept_aside(tmp_path, caplog):
+  workdir = str(tmp_path)
+  config = tiny_config(num_steps=8, checkpoint_every=4)
+  loop.train_and_evaluate(config, workdir)
+  state_dir = os.path.join(workdir, "checkpoints", "8", "state")
+  for name in os.listdir(state_dir):
+    path = os.path.join(state_dir, name)
+    if os.path.isfile(path):
+      with open(path, "w") as f:
+        f.write("garbage")
+  longer = tiny_config(num_steps=12, checkpoint_every=4)
+  with caplog.at_level("WARNING"):
+    resumed = loop.train_and_evaluate(longer, workdir)
+  assert "Checkpoint at step 8 is unreadable" in caplog.text
+  assert "falling back" in caplog.text
+  assert os.path.isdir(os.path.join(workdir, "corrupt_checkpoints", "8"))  # Moved, not deleted.
+  scratch = loop.train_and_evaluate(longer, str(tmp_path / "scratch"))
+  assert_same_params(resumed.params, scratch.params)
+
+
+def test_diverging_run_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+  base = experiments.get("classifier")
+
+  def nan_from_step_6(state, batch, rng, axis_name=None):
+    new_state, metrics = base.train_step(state, batch, rng, axis_name=axis_name)
+    poison = jnp.where(state.step >= 5, jnp.nan, 0.0)  # The 6th update goes wrong.
+    new_state = new_state.replace(params=jax.tree.map(lambda p: p + poison, new_state.params))
+    return new_state, {**metrics, "loss": metrics["loss"] + poison}
+
+  monkeypatch.setitem(experiments.EXPERIMENTS, "nan_test",
+                      experiments.Experiment(**{**base.__dict__, "train_step": nan_from_step_6}))
+  workdir = str(tmp_path)
+  config = tiny_config(experiment="nan_test", num_steps=12, log_every=2, checkpoint_every=4)
+  with pytest.raises(loop.TrainingDiverged, match=r"loss is nan at step 6; the last good "
+                     r"checkpoint \(step 4\)") as e:
+    loop.train_and_evaluate(config, workdir)
+  assert "\n" not in str(e.value)
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4"]
+  _, restored, step = checkpoint.restore_from_workdir(workdir)
+  assert step == 4 and all(np.isfinite(x).all() for x in jax.tree.leaves(restored.params))
+
+
+def test_foreign_and_mismatched_workdirs_are_refused_untouched(tmp_path, finished_run):
+  foreign = tmp_path / "foreign"
+  foreign.mkdir()
+  (foreign / "notes.txt").write_text("mine")
+  with pytest.raises(UserError, match="not empty and holds no gan_lab run"):
+    loop.train_and_evaluate(tiny_config(), str(foreign))
+  assert os.listdir(foreign) == ["notes.txt"]
+
+  _, workdir, _ = finished_run
+  before = open(os.path.join(workdir, "config.json")).read()
+  with pytest.raises(UserError, match="another config \\(differs in learning_rate, seed\\)"):
+    loop.train_and_evaluate(tiny_config(learning_rate=0.5, seed=3), workdir)
+  assert open(os.path.join(workdir, "config.json")).read() == before
+
+
+def test_unwritable_workdir(tmp_path):
+  blocker = tmp_path / "file"
+  blocker.write_text("x")
+  with pytest.raises(UserError, match="Cannot create workdir .*choose a writable path"):
+    workdirs.prepare(str(blocker / "run"), tiny_config())
+
+
+@pytest.mark.parametrize("overrides,match", [
+    (dict(batch_size=0), "batch_size must be a positive integer"),
+    (dict(batch_size=5000), "larger than the 4000 training examples"),
+    (dict(eval_every=3), "multiple of config.log_every"),
+    (dict(dataset="imagenet"), "Unknown dataset 'imagenet'"),
+    (dict(experiment="gan9"), "Unknown experiment 'gan9'"),
+    (dict(optimizer="lion"), "Unknown optimizer 'lion'"),
+])
+def test_bad_configs_fail_before_writing(tmp_path, overrides, match):
+  with pytest.raises(UserError, match=match):
+    loop.train_and_evaluate(tiny_config(**overrides), str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--config.learning_rat=0.1", "error: Unknown config key 'config.learning_rat': the config "
+     "has no field 'learning_rat'; did you mean 'learning_rate'?"),
+    ("--config.model_kwargs.widths=3", "error: Unknown config key 'config.model_kwargs.widths'"),
+    ("--config.batch_size=many", "error: Bad flag: flag --config.batch_size=many"),
+    ("--config.model=ResNet", "error: Unknown model 'ResNet'"),
+])
+def test_script_reports_bad_input_in_one_line(tmp_path, flag, message):
+  out = run_script("train.py", "--config=experiments/configs/seed_cnn_mnist5k.py",
+                   f"--workdir={tmp_path / 'run'}", flag)
+  assert out.returncode == 2
+  assert "Traceback" not in out.stderr
+  assert message in out.stderr
+  assert len([l for l in out.stderr.splitlines() if l.startswith("error:")]) == 1
+
+
+def test_script_rejects_a_missing_config_file(tmp_path):
+  out = run_script("train.py", "--config=experiments/configs/nope.py", f"--workdir={tmp_path}")
+  assert out.returncode == 2 and "Traceback" not in out.stderr
+  assert "error: Cannot load config file 'experiments/configs/nope.py'" in out.stderr

@@ -1,0 +1,85 @@
+import jax
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from gan_lab import data
+from gan_lab.training import classifier, experiments, loop
+
+
+@pytest.fixture(scope="module")
+def train_arrays():
+  return data.load("mnist5k", "train")
+
+
+def _init(config):
+  return experiments.get("classifier").init_state(config, jax.random.key(0), 100)
+
+
+def test_chunk_bounds_depend_only_on_the_global_step():
+  assert loop.chunk_bounds(0, 10, 4) == [(0, 4), (4, 8), (8, 10)]
+  assert loop.chunk_bounds(4, 10, 4) == [(4, 8), (8, 10)]
+  assert loop.chunk_bounds(6, 10, 4) == [(6, 8), (8, 10)]
+  assert loop.chunk_bounds(10, 10, 4) == []
+
+
+def test_batch_indices_are_epoch_permutations():
+  n, b = 10, 3  # 3 steps per epoch; one example per epoch is dropped.
+  idx = loop.batch_indices(seed=0, n=n, batch_size=b, begin=0, end=6)
+  assert idx.shape == (6, 3)
+  for epoch in (idx[:3], idx[3:]):
+    assert len(set(epoch.ravel())) == 9 and epoch.max() < n
+  assert not np.array_equal(idx[:3], idx[3:])  # A new order each epoch.
+  # Any chunking gives the same rows: steps [2, 5) equal rows 2..4 of the whole.
+  np.testing.assert_array_equal(loop.batch_indices(0, n, b, 2, 5), idx[2:5])
+
+
+def test_one_step_learns_the_batch(train_arrays):
+  config = tiny_config(learning_rate=1e-2)
+  state = _init(config)
+  batch = {k: v[:64] for k, v in train_arrays.items()}
+  step = jax.jit(classifier.train_step)
+  losses = []
+  for i in range(5):
+    state, metrics = step(state, batch, jax.random.key(i))
+    losses.append(float(metrics["loss"]))
+  assert int(state.step) == 5
+  assert losses[-1] < 0.7 * losses[0]
+  assert float(metrics["grad_norm"]) > 0 and 0 <= float(metrics["accuracy"]) <= 1
+
+
+def test_scan_chunk_equals_step_by_step(train_arrays):
+  config = tiny_config()
+  key = jax.random.key(3)
+  indices = loop.batch_indices(0, 4000, 32, 0, 4)
+  chunk = loop.make_train_chunk(classifier.train_step)
+  scanned, metrics = chunk(_init(config), jax.device_put(train_arrays), indices,
+                           np.arange(4, dtype=np.int32), key)
+  state = _init(config)
+  step = jax.jit(classifier.train_step)
+  for s, idx in enumerate(indices):
+    state, m = step(state, {k: v[idx] for k, v in train_arrays.items()}, jax.random.fold_in(key, s))
+    np.testing.assert_allclose(metrics["loss"][s], m["loss"], rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(scanned.params), jax.tree.leaves(state.params)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_evaluate_counts_every_example_once(train_arrays):
+  config = tiny_config()
+  state = _init(config)
+  exp = experiments.get("classifier")
+  subset = {k: v[:777] for k, v in train_arrays.items()}  # Not a multiple of the batch.
+  got = loop.make_evaluate(exp.eval_step, exp.eval_metrics, 250)(state, subset)
+  logits = classifier.logits_fn(state)(classifier.to_float(subset["image"]))
+  expected = float(np.mean(np.argmax(logits, -1) == subset["label"]))
+  assert got["test_accuracy"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_batchnorm_statistics_update_in_training(train_arrays):
+  config = tiny_config()
+  config.model_kwargs.layers = ({"filters": 4, "batch_norm": True},)
+  state = _init(config)
+  before = state.batch_stats["BatchNorm_0"]["mean"]
+  state, _ = jax.jit(classifier.train_step)(
+      state, {k: v[:32] for k, v in train_arrays.items()}, jax.random.key(0))
+  assert not np.allclose(before, state.batch_stats["BatchNorm_0"]["mean"])
