@@ -1,5 +1,6 @@
 """Shared fixtures: an offline TFDS data dir for the session and tiny configs."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -39,3 +40,12 @@ def run_script(script, *args, timeout=300):
   """Runs an experiments/ script in a fresh interpreter; returns the CompletedProcess."""
   return subprocess.run([sys.executable, os.path.join(REPO, "experiments", script), *args],
                         capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def load_config_file(name):
+  """get_config() of experiments/configs/<name>.py."""
+  path = os.path.join(REPO, "experiments", "configs", f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"config_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()

@@ -32,7 +32,7 @@ def test_convnet_knobs_change_shapes_and_parameters():
   )
   model = models.create("ConvNet", layers=layers, dense=(), num_classes=10)
   variables = model.init(jax.random.key(0), x)
-  rows = models.summary.__globals__["layer_rows"](model, (28, 28, 1))
+  rows = models.layer_rows(model, (28, 28, 1))
   shapes = {r.name: r.output_shape for r in rows}
   assert shapes["Conv_0"] == (14, 14, 8)      # SAME, stride 2
   assert shapes["Conv_1"] == (12, 12, 16)     # VALID 3x3
@@ -72,6 +72,9 @@ def test_summary_receptive_fields_of_the_seed_cnn():
   assert rows["Conv_2"][-2:] == ["18x18", "4"]
   assert rows["Dense_0"][-2:] == ["global", "-"]
   assert text.splitlines()[-1] == "Total params: 122,570"
+  # Weight sharing: conv1's 864 weights make 30*30*32 outputs of 27 inputs each.
+  assert rows["Conv_0"][4] == f"{30 * 30 * 32 * 27:,}" and rows["Conv_0"][3] == "896"
+  assert rows["Dense_0"][4] == f"{1024 * 64:,}"
 
 
 @pytest.mark.parametrize("stride,padding", [(1, "VALID"), (2, "SAME"), (1, ((2, 0), (1, 1)))])
@@ -93,3 +96,22 @@ def test_conv_gradients_equal_lax(stride, padding):
   np.testing.assert_allclose(ours_dw, ref_dw, rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(ours_dx, ref_dx, rtol=1e-4, atol=1e-4)
   assert float(jnp.abs(ref_dw).max()) > 1.0  # The check compares real, non-zero gradients.
+
+
+def test_lecture_arithmetic_is_computed_from_the_models():
+  a = models.lecture_arithmetic()
+  assert a["dense_connections"] == 10_000_000           # 100*100 inputs x 1,000 neurons
+  assert a["dense_params"] == 10_000_000 + 1000
+  assert a["conv_params"] == 3 * 3 * 32 + 32
+  assert a["conv_connections"] == 98 * 98 * 32 * 9       # Shared weights, many connections.
+
+
+@pytest.mark.parametrize("name", ["seed_cnn_mnist5k", "mlp_mnist5k", "seed_cnn_cifar10"])
+def test_every_config_builds_its_model(name):
+  from conftest import load_config_file
+  from gan_lab import data
+  config = load_config_file(name)
+  ds = data.info(config.dataset)
+  model = models.create(config.model, num_classes=ds.num_classes, **config.model_kwargs)
+  rows = models.layer_rows(model, ds.image_shape)
+  assert rows[-1].output_shape == (ds.num_classes,)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REPO, run_script, tiny_config
+from conftest import REPO, load_config_file, run_script, tiny_config
 from gan_lab import checkpoint, workdirs
 from gan_lab.errors import UserError
 from gan_lab.training import classifier, experiments, loop
@@ -116,9 +116,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert f"Resuming {workdir} from step {steps[-1]}" in resumed.stderr
 
-  from ml_collections import config_flags  # The same config the script built.
-  config = config_flags.config_flags._LoadConfigModule(  # pylint: disable=protected-access
-      "c", os.path.join(REPO, "experiments/configs/seed_cnn_mnist5k.py")).get_config()
+  config = load_config_file("seed_cnn_mnist5k")  # The same config the script built.
   config.update(num_steps=100, log_every=10, checkpoint_every=20, eval_every=0, batch_size=32,
                 keep_checkpoints=2)
   reference = loop.train_and_evaluate(config, str(tmp_path / "reference"))

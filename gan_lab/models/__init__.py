@@ -5,7 +5,7 @@ from flax.core import FrozenDict
 
 from gan_lab.errors import UserError
 from gan_lab.models.cnn import MLP, ConvLayer, ConvNet, Pool, SeedCNN
-from gan_lab.models.summary import summary
+from gan_lab.models.summary import layer_rows, lecture_arithmetic, param_count, summary
 
 # A new model is one entry here; configs select it with `config.model = "<name>"`.
 MODELS = {"SeedCNN": SeedCNN, "ConvNet": ConvNet, "MLP": MLP}
@@ -30,4 +30,5 @@ def create(name: str, **kwargs) -> nn.Module:
     raise UserError(f"Bad arguments for model {name}: {e}") from e
 
 
-__all__ = ["MLP", "MODELS", "ConvLayer", "ConvNet", "Pool", "SeedCNN", "create", "summary"]
+__all__ = ["MLP", "MODELS", "ConvLayer", "ConvNet", "Pool", "SeedCNN", "create", "layer_rows",
+           "lecture_arithmetic", "param_count", "summary"]

@@ -16,6 +16,7 @@ class LayerRow:
   params: int
   receptive_field: int | None  # Input pixels one output unit sees (per side); None if global.
   jump: int | None             # Effective stride: input pixels between adjacent outputs.
+  connections: int = 0         # Input-output weight links; > params when weights are shared.
 
 
 def _kernel_and_stride(module):
@@ -60,17 +61,23 @@ def layer_rows(model: nn.Module, input_shape, **call_kwargs) -> list[LayerRow]:
       rf, jump = rf + (k - 1) * jump, jump * s
     elif isinstance(mod, nn.Dense):
       rf = jump = None  # Every output sees the whole input from here on.
+    kernel = sub.get("kernel") if isinstance(sub, dict) else None
+    links = 0
+    if kernel is not None:  # Conv: every output position reuses the kernel; Dense: once.
+      links = int(np.prod(kernel.shape)) * (
+          int(np.prod(out.shape[1:-1])) if isinstance(mod, nn.Conv) else 1)
     rows.append(LayerRow("/".join(path), type(mod).__name__, tuple(out.shape[1:]),
-                         n_params, rf, jump))
+                         n_params, rf, jump, links))
   return rows
 
 
 def summary(model: nn.Module, input_shape, **call_kwargs) -> str:
   """The table as text: layer, output shape, parameters, receptive field, effective stride."""
   rows = layer_rows(model, input_shape, **call_kwargs)
-  header = ("Layer", "Type", "Output shape", "Params", "Receptive field", "Eff. stride")
+  header = ("Layer", "Type", "Output shape", "Params", "Connections", "Receptive field",
+            "Eff. stride")
   lines = [header] + [
-      (r.name, r.kind, str(r.output_shape), f"{r.params:,}",
+      (r.name, r.kind, str(r.output_shape), f"{r.params:,}", f"{r.connections:,}",
        "global" if r.receptive_field is None else f"{r.receptive_field}x{r.receptive_field}",
        "-" if r.jump is None else str(r.jump))
       for r in rows
@@ -81,3 +88,20 @@ def summary(model: nn.Module, input_shape, **call_kwargs) -> str:
   total = sum(r.params for r in rows)
   return "\n".join([f"{type(model).__name__} on input {tuple(input_shape)}", rule, fmt(header),
                     rule, *map(fmt, lines[1:]), rule, f"Total params: {total:,}"])
+
+
+def param_count(params) -> int:
+  return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(params))
+
+
+def lecture_arithmetic(image_side: int = 100, units: int = 1000, filters: int = 32) -> dict:
+  """The lecture's count for a 100x100 grey image: a dense layer of 1,000 neurons has 10M
+  connections, each its own weight; a 3x3 conv layer has far more connections than weights,
+  because every output position shares the same kernel. Computed from the models."""
+  from gan_lab.models.cnn import MLP, ConvLayer, ConvNet  # pylint: disable=g-import-not-at-top
+  shape = (image_side, image_side, 1)
+  dense = layer_rows(MLP(hidden=(units,)), shape)[0]
+  conv_layer = ConvLayer(filters, kernel=3, padding="VALID", pool="none")
+  conv = layer_rows(ConvNet(layers=(conv_layer,), dense=()), shape)[0]
+  return {"dense_params": dense.params, "dense_connections": dense.connections,
+          "conv_params": conv.params, "conv_connections": conv.connections}
