@@ -63,18 +63,17 @@ def test_bad_model_names_and_arguments():
 
 
 def test_summary_receptive_fields_of_the_seed_cnn():
-  text = models.summary(models.SeedCNN(), (32, 32, 3))
-  rows = {line.split()[0]: line.split() for line in text.splitlines()[4:-2]}
+  rows = {r.name: r for r in models.layer_rows(models.SeedCNN(), (32, 32, 3))}
   # conv3x3 -> 3; pool2 -> 4 (stride 2); conv -> 8; pool -> 10 (stride 4); conv -> 18.
-  assert rows["Conv_0"][-2:] == ["3x3", "1"]
-  assert rows["Pool_0"][-2:] == ["4x4", "2"]
-  assert rows["Conv_1"][-2:] == ["8x8", "2"]
-  assert rows["Conv_2"][-2:] == ["18x18", "4"]
-  assert rows["Dense_0"][-2:] == ["global", "-"]
-  assert text.splitlines()[-1] == "Total params: 122,570"
+  rf = {name: (r.receptive_field, r.jump) for name, r in rows.items()}
+  assert rf == {"Conv_0": (3, 1), "Pool_0": (4, 2), "Conv_1": (8, 2), "Pool_1": (10, 4),
+                "Conv_2": (18, 4), "Dense_0": (None, None), "Dense_1": (None, None)}
   # Weight sharing: conv1's 864 weights make 30*30*32 outputs of 27 inputs each.
-  assert rows["Conv_0"][4] == f"{30 * 30 * 32 * 27:,}" and rows["Conv_0"][3] == "896"
-  assert rows["Dense_0"][4] == f"{1024 * 64:,}"
+  assert rows["Conv_0"].params == 896 and rows["Conv_0"].connections == 30 * 30 * 32 * 27
+  assert rows["Dense_0"].connections == 1024 * 64
+  text = models.summary(models.SeedCNN(), (32, 32, 3))
+  assert "Conv_2   Conv   (4, 4, 64)    36,928  589,824      18x18" in text
+  assert text.splitlines()[-1] == "Total params: 122,570"
 
 
 @pytest.mark.parametrize("stride,padding", [(1, "VALID"), (2, "SAME"), (1, ((2, 0), (1, 1)))])
