@@ -1,0 +1,87 @@
+"""SeedCNN training throughput: XLA's conv weight gradient vs the im2col one, each run as a
+jitted `lax.scan` over a chunk of steps and as one jitted call per step (Python loop).
+
+  python benchmarks/train_loop.py [--batch=64] [--steps=25] [--repeats=3] [--shape=28,28,1]
+
+All four are measured in one process, interleaved, so their ratios are comparable on a
+shared, noisy machine. Prints one JSON object per variant, then the ratios.
+"""
+
+import json
+import time
+
+import flax.linen as nn
+import jax
+import numpy as np
+from absl import app, flags
+
+from gan_lab.config import base_config
+from gan_lab.models import cnn
+from gan_lab.training import classifier, loop
+
+_BATCH = flags.DEFINE_integer("batch", 64, "Batch size.")
+_STEPS = flags.DEFINE_integer("steps", 25, "Steps per chunk (timed unit).")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats per variant (median reported).")
+_SHAPE = flags.DEFINE_list("shape", ["28", "28", "1"], "Image shape H,W,C.")
+
+
+def _variant(conv_layer, use_scan, arrays, indices):
+  cnn.Conv = conv_layer  # SeedCNN looks its conv layer up at trace time.
+  config = base_config()
+  state = classifier.init_state(config, jax.random.key(0), 1)
+  key = jax.random.key(1)
+  steps = np.arange(len(indices), dtype=np.int32)
+  if use_scan:
+    chunk = loop.make_train_chunk(classifier.train_step)
+    run = lambda s: chunk(s, arrays, indices, steps, key)
+  else:
+    step = jax.jit(classifier.train_step, donate_argnums=(0,))
+
+    def run(s):
+      for i, idx in enumerate(indices):
+        s, m = step(s, jax.tree.map(lambda a: a[idx], arrays), jax.random.fold_in(key, i))
+      return s, m
+
+  t0 = time.perf_counter()
+  state, m = run(state)
+  jax.block_until_ready(m)
+  return run, state, time.perf_counter() - t0
+
+
+def main(argv):
+  del argv
+  shape = tuple(int(s) for s in _SHAPE.value)
+  rng = np.random.default_rng(0)
+  n = _BATCH.value * _STEPS.value
+  arrays = jax.device_put({"image": rng.integers(0, 256, (n, *shape), dtype=np.uint8),
+                           "label": rng.integers(0, 10, (n,), dtype=np.int32)})
+  indices = np.arange(n).reshape(_STEPS.value, _BATCH.value)
+  variants = {}
+  for conv_name, conv_layer in (("xla_conv", nn.Conv), ("im2col_grad", cnn.Conv)):
+    for loop_name, use_scan in (("scan", True), ("per_step", False)):
+      variants[f"{conv_name}/{loop_name}"] = _variant(conv_layer, use_scan, arrays, indices)
+  times = {name: [] for name in variants}
+  for _ in range(_REPEATS.value):  # Interleaved, so drift hits every variant alike.
+    for name, (run, state, _) in variants.items():
+      t0 = time.perf_counter()
+      state, m = run(state)
+      jax.block_until_ready(m)
+      times[name].append(time.perf_counter() - t0)
+      variants[name] = (run, state, variants[name][2])
+  results = {}
+  for name, ts in times.items():
+    sec = float(np.median(ts))
+    results[name] = {
+        "workload": "seed_cnn_train", "variant": name, "batch": _BATCH.value,
+        "shape": list(shape), "device": jax.devices()[0].device_kind,
+        "device_count": jax.device_count(), "compile_and_first_chunk_s": round(variants[name][2], 2),
+        "ms_per_step": round(1000 * sec / _STEPS.value, 1),
+        "images_per_sec": round(_BATCH.value * _STEPS.value / sec, 1)}
+    print(json.dumps(results[name]))
+  base = results["xla_conv/scan"]["images_per_sec"]
+  print(json.dumps({"ratios_vs_xla_conv_scan": {
+      k: round(v["images_per_sec"] / base, 2) for k, v in results.items()}}))
+
+
+if __name__ == "__main__":
+  app.run(main)
