@@ -15,6 +15,7 @@ import jax
 import numpy as np
 from absl import app, flags
 
+from gan_lab import parallel
 from gan_lab.config import base_config
 from gan_lab.models import cnn
 from gan_lab.training import classifier, loop
@@ -25,21 +26,25 @@ _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats per variant (median
 _SHAPE = flags.DEFINE_list("shape", ["28", "28", "1"], "Image shape H,W,C.")
 
 
-def _variant(conv_layer, use_scan, arrays, indices):
+def _variant(conv_layer, use_scan, batches):
   cnn.Conv = conv_layer  # SeedCNN looks its conv layer up at trace time.
   config = base_config()
-  state = classifier.init_state(config, jax.random.key(0), 1)
   key = jax.random.key(1)
-  steps = np.arange(len(indices), dtype=np.int32)
-  if use_scan:
-    chunk = loop.make_train_chunk(classifier.train_step)
-    run = lambda s: chunk(s, arrays, indices, steps, key)
+  steps = np.arange(len(batches["label"]), dtype=np.int32)
+  if use_scan:  # What the training loop runs, with its inputs placed as the loop places them.
+    mesh = parallel.make_mesh()
+    state = jax.device_put(classifier.init_state(config, jax.random.key(0), 1),
+                           parallel.replicated(mesh))
+    chunk = loop.make_train_chunk(classifier.train_step, mesh)
+    placed = jax.device_put(batches, parallel.sharded(mesh, batch_axis=1))
+    run = lambda s: chunk(s, placed, steps, key)
   else:
+    state = classifier.init_state(config, jax.random.key(0), 1, axis_name=None)
     step = jax.jit(classifier.train_step, donate_argnums=(0,))
 
     def run(s):
-      for i, idx in enumerate(indices):
-        s, m = step(s, jax.tree.map(lambda a: a[idx], arrays), jax.random.fold_in(key, i))
+      for i in steps:
+        s, m = step(s, jax.tree.map(lambda a: a[i], batches), jax.random.fold_in(key, i))
       return s, m
 
   t0 = time.perf_counter()
@@ -53,13 +58,14 @@ def main(argv):
   shape = tuple(int(s) for s in _SHAPE.value)
   rng = np.random.default_rng(0)
   n = _BATCH.value * _STEPS.value
-  arrays = jax.device_put({"image": rng.integers(0, 256, (n, *shape), dtype=np.uint8),
-                           "label": rng.integers(0, 10, (n,), dtype=np.int32)})
-  indices = np.arange(n).reshape(_STEPS.value, _BATCH.value)
+  arrays = {"image": rng.integers(0, 256, (n, *shape), dtype=np.uint8),
+            "label": rng.integers(0, 10, (n,), dtype=np.int32)}
+  batches = jax.device_put(
+      {k: v.reshape(_STEPS.value, _BATCH.value, *v.shape[1:]) for k, v in arrays.items()})
   variants = {}
   for conv_name, conv_layer in (("xla_conv", nn.Conv), ("im2col_grad", cnn.Conv)):
     for loop_name, use_scan in (("scan", True), ("per_step", False)):
-      variants[f"{conv_name}/{loop_name}"] = _variant(conv_layer, use_scan, arrays, indices)
+      variants[f"{conv_name}/{loop_name}"] = _variant(conv_layer, use_scan, batches)
   times = {name: [] for name in variants}
   for _ in range(_REPEATS.value):  # Interleaved, so drift hits every variant alike.
     for name, (run, state, _) in variants.items():

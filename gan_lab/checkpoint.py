@@ -11,6 +11,7 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
+from gan_lab import parallel
 from gan_lab.errors import UserError
 
 
@@ -35,27 +36,48 @@ def _restore(mngr: ocp.CheckpointManager, step: int, template):
       state=ocp.args.StandardRestore(abstract))).state
 
 
-def restore_latest(mngr: ocp.CheckpointManager, template, *, quarantine_in: str | None = None):
-  """(state, step) from the newest readable step, shaped like `template`; (None, None) if none.
+def restore_latest(mngr: ocp.CheckpointManager, template, *, workdir: str | None = None,
+                   set_aside: bool = False):
+  """(state, step) from the newest step that restores as `template`; (None, None) if none.
 
-  An unreadable step is skipped with a warning. With `quarantine_in` (a workdir whose run
-  goes on training) it is moved to `<workdir>/corrupt_checkpoints/`, never deleted, so
-  that the resumed run can save that step number again.
+  Newer steps that fail while an older one restores are damaged: each is reported with a
+  warning and, with `set_aside` (a run that goes on training and will save those steps
+  again), moved to `<workdir>/corrupt_checkpoints/`, never deleted. When steps exist but
+  none restores, the checkpoints do not fit this state (another model or code), so this
+  raises and moves nothing.
   """
+  failed = []
   for step in sorted(mngr.all_steps(), reverse=True):
     try:
-      return _restore(mngr, step, template), step
+      state = _restore(mngr, step, template)
     except Exception as e:  # pylint: disable=broad-except
       # Orbax reports a damaged step with many exception types (JSON, tensorstore, I/O).
-      message = f"Checkpoint at step {step} is unreadable ({type(e).__name__}: {e})"
-      if quarantine_in:
-        aside = os.path.join(os.path.abspath(quarantine_in), "corrupt_checkpoints", str(step))
-        os.makedirs(os.path.dirname(aside), exist_ok=True)
-        shutil.move(os.path.join(checkpoint_dir(quarantine_in), str(step)), aside)
-        mngr.reload()
-        message += f"; moved it to {aside}"
-      logging.warning("%s; falling back to the previous checkpoint.", message)
+      failed.append((step, f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"))
+      continue
+    for bad, error in failed:
+      message = f"Checkpoint at step {bad} is unreadable ({error})"
+      if set_aside:
+        message += f"; moved it to {_set_aside(workdir, bad)}"
+      logging.warning("%s; falling back to step %d.", message, step)
+    if set_aside and failed:
+      mngr.reload()
+    return state, step
+  if failed:
+    raise UserError(
+        f"No checkpoint in {checkpoint_dir(workdir or '.')} restores into this config's state "
+        f"(step {failed[0][0]}: {failed[0][1]}); was it written by other code? Nothing was moved.")
   return None, None
+
+
+def _set_aside(workdir: str, step: int) -> str:
+  aside = os.path.join(os.path.abspath(workdir), "corrupt_checkpoints", str(step))
+  suffix = 1
+  while os.path.exists(aside):
+    aside = os.path.join(os.path.dirname(aside), f"{step}.{suffix}")
+    suffix += 1
+  os.makedirs(os.path.dirname(aside), exist_ok=True)
+  shutil.move(os.path.join(checkpoint_dir(workdir), str(step)), aside)
+  return aside
 
 
 def restore_from_workdir(workdir: str, step: int | None = None):
@@ -68,15 +90,17 @@ def restore_from_workdir(workdir: str, step: int | None = None):
   from gan_lab.training import experiments  # pylint: disable=g-import-not-at-top
   config = workdirs.load_config(workdir)
   experiment = experiments.get(config.experiment)
-  template = jax.eval_shape(lambda: experiment.init_state(config, jax.random.key(0), 1))
+  # Replicated on this machine's devices, whatever topology the run was saved from.
+  sharding = parallel.replicated(parallel.make_mesh(jax.local_devices()))
+  template = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+      jax.eval_shape(lambda: experiment.init_state(config, jax.random.key(0), 1)))
   mngr = manager(workdir, create=False) if os.path.isdir(checkpoint_dir(workdir)) else None
   steps = list(mngr.all_steps()) if mngr else []
   if not steps:
     raise UserError(f"{workdir} has no checkpoint yet; train first or pick another workdir.")
   if step is None:
-    state, step = restore_latest(mngr, template)
-    if state is None:
-      raise UserError(f"No checkpoint in {workdir} is readable; train again in a new workdir.")
+    state, step = restore_latest(mngr, template, workdir=workdir)
   elif step not in steps:
     raise UserError(f"{workdir} has no checkpoint at step {step}; it has steps {steps}.")
   else:

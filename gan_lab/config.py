@@ -12,6 +12,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.dataset = "mnist5k"         # mnist5k (embedded) or a TFDS catalog name.
   c.data_dir = ""               # "" = $TFDS_DATA_DIR or ~/tensorflow_datasets.
   c.on_device = "auto"          # Keep the training split on the device: auto, true or false.
+  c.parallel = "shard_map"      # Runs the per-device step on all devices: shard_map or pmap.
 
   c.model = "SeedCNN"           # A key of gan_lab.models.MODELS.
   c.model_kwargs = ml_collections.ConfigDict()
@@ -20,6 +21,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.learning_rate = 1e-3
   c.lr_schedule = "constant"    # constant or cosine.
   c.momentum = 0.0              # sgd only.
+  c.adam_b1 = 0.9               # adam only.
 
   c.batch_size = 64
   c.num_epochs = 5

@@ -2,13 +2,15 @@
 
 A workdir is either new/empty, or holds a gan_lab run (a `config.json`). Re-running a config
 on its own workdir resumes; the keys in `RESUMABLE_CHANGES` may differ on resume (train
-longer, log more often); any other difference means another experiment, which gets its own
+longer, log more often; the length only with a constant learning rate, since a schedule's
+shape depends on it); any other difference means another experiment, which gets its own
 workdir rather than overwriting this one.
 """
 
 import json
 import os
 
+import jax
 import ml_collections
 
 from gan_lab.errors import UserError
@@ -16,7 +18,7 @@ from gan_lab.errors import UserError
 CONFIG_FILE = "config.json"
 RESUMABLE_CHANGES = frozenset({
     "num_epochs", "num_steps", "log_every", "eval_every", "checkpoint_every",
-    "keep_checkpoints", "data_dir", "on_device",
+    "keep_checkpoints", "data_dir", "on_device", "parallel",
 })
 
 
@@ -48,8 +50,11 @@ def prepare(workdir: str, config: ml_collections.ConfigDict) -> str:
   if os.path.exists(path):
     old = _read(path)
     flat_old, flat_new = _flatten(old), _flatten(new)
+    resumable = RESUMABLE_CHANGES
+    if new.get("lr_schedule", "constant") != "constant":  # The schedule's length is fixed.
+      resumable = resumable - {"num_epochs", "num_steps"}
     changed = sorted(k for k in flat_old.keys() | flat_new.keys()
-                     if flat_old.get(k) != flat_new.get(k) and k not in RESUMABLE_CHANGES)
+                     if flat_old.get(k) != flat_new.get(k) and k not in resumable)
     if changed:
       raise UserError(
           f"Workdir {workdir} holds a run of another config (differs in {', '.join(changed)}); "
@@ -58,10 +63,11 @@ def prepare(workdir: str, config: ml_collections.ConfigDict) -> str:
     raise UserError(
         f"Workdir {workdir} is not empty and holds no gan_lab run (no {CONFIG_FILE}); "
         "choose a new or empty directory so that nothing in it is overwritten.")
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(new, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
+  if jax.process_index() == 0:  # One writer; hidden and atomic, so others never see half.
+    tmp = os.path.join(workdir, f".{CONFIG_FILE}.tmp")
+    with open(tmp, "w") as f:
+      json.dump(new, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
   return workdir
 
 

@@ -21,8 +21,14 @@ def read_metrics(workdir: str) -> list[dict]:
   path = os.path.join(workdir, METRICS_FILE)
   if not os.path.exists(path):
     return []
+  records = []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    for line in f:
+      try:
+        records.append(json.loads(line))
+      except json.JSONDecodeError:  # A line cut short by a killed run.
+        continue
+  return records
 
 
 class MetricWriter:
@@ -36,7 +42,9 @@ class MetricWriter:
     with open(self._path + ".tmp", "w") as f:
       f.writelines(json.dumps(r) + "\n" for r in kept)
     os.replace(self._path + ".tmp", self._path)
-    self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"))
+    # purge_step makes TensorBoard drop the cut-short run's events past the resumed step.
+    self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"),
+                                          purge_step=resume_step + 1 if resume_step else None)
 
   def write(self, step: int, scalars: dict) -> None:
     record = {"step": int(step), **{k: _to_json(v) for k, v in scalars.items()}}

@@ -43,9 +43,10 @@ def run_script(script, *args, timeout=300):
 
 
 def load_config_file(name):
-  """get_config() of experiments/configs/<name>.py."""
-  path = os.path.join(REPO, "experiments", "configs", f"{name}.py")
-  spec = importlib.util.spec_from_file_location(f"config_{name}", path)
+  """get_config() of experiments/configs/<name>.py, or of the config file at path `name`."""
+  path = name if name.endswith(".py") else os.path.join(REPO, "experiments", "configs",
+                                                          f"{name}.py")
+  spec = importlib.util.spec_from_file_location("config_under_test", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config()

@@ -40,6 +40,8 @@ def test_mnist5k_split_follows_the_csv(mnist5k):
 
 
 def test_embedded_builder_needs_no_tensorflow(tmp_path):
+  # Where TensorFlow is installed (a user's machine), nothing may import it; where it is not
+  # (the test venv), preparing and reading must work without it.
   code = (
       "import sys; from gan_lab import data; "
       f"a = data.load('mnist5k', 'test', {str(tmp_path)!r}); "

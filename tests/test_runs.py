@@ -58,7 +58,7 @@ def test_tensorboard_reads_the_event_files_without_tensorflow(finished_run):
   events = acc.Scalars("train_loss")
   assert [e.step for e in events] == [4, 8]
   assert events[1].value == pytest.approx(records[1]["train_loss"], rel=1e-6)
-  assert "tensorflow" not in sys.modules
+  assert "tensorflow" not in sys.modules  # Where it is installed, nothing here imported it.
 
 
 def test_restore_from_workdir_alone(finished_run):
@@ -75,13 +75,15 @@ def test_restore_from_workdir_alone(finished_run):
 
 
 def test_rerun_resumes_and_extends_exactly(finished_run, tmp_path):
-  config, workdir, state = finished_run
+  config, original, state = finished_run
+  workdir = str(tmp_path / "copy")
+  shutil.copytree(original, workdir)
   again = loop.train_and_evaluate(config, workdir)  # Finished: nothing more to train.
   assert_same_params(again.params, state.params)
   longer = loop.train_and_evaluate(tiny_config(num_steps=12, eval_every=8, checkpoint_every=4),
                                    workdir)
   scratch = loop.train_and_evaluate(
-      tiny_config(num_steps=12, eval_every=8, checkpoint_every=4), str(tmp_path))
+      tiny_config(num_steps=12, eval_every=8, checkpoint_every=4), str(tmp_path / "scratch"))
   assert int(longer.step) == 12
   assert_same_params(longer.params, scratch.params)
   steps = [json.loads(l)["step"] for l in open(os.path.join(workdir, "metrics.jsonl"))]
@@ -89,15 +91,16 @@ def test_rerun_resumes_and_extends_exactly(finished_run, tmp_path):
 
 
 def test_host_batches_give_the_same_run_as_device_batches(tmp_path):
-  on = loop.train_and_evaluate(tiny_config(on_device="true"), str(tmp_path / "on"))
-  off = loop.train_and_evaluate(tiny_config(on_device="false"), str(tmp_path / "off"))
-  assert_same_params(on.params, off.params, exact=False)
+  runs = {mode: loop.train_and_evaluate(tiny_config(on_device=mode), str(tmp_path / mode))
+          for mode in ("true", "false", "auto")}
+  assert_same_params(runs["true"].params, runs["false"].params)
+  assert_same_params(runs["true"].params, runs["auto"].params)
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
   overrides = ["--config.num_steps=100", "--config.log_every=10",
                "--config.checkpoint_every=20", "--config.eval_every=0",
-               "--config.batch_size=32", "--config.keep_checkpoints=2"]
+               "--config.batch_size=16", "--config.keep_checkpoints=2"]
   args = ["--config=experiments/configs/seed_cnn_mnist5k.py", *overrides]
   workdir = tmp_path / "killed"
   proc = subprocess.Popen([sys.executable, "experiments/train.py", *args, f"--workdir={workdir}"],
@@ -117,11 +120,13 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
   assert f"Resuming {workdir} from step {steps[-1]}" in resumed.stderr
 
   config = load_config_file("seed_cnn_mnist5k")  # The same config the script built.
-  config.update(num_steps=100, log_every=10, checkpoint_every=20, eval_every=0, batch_size=32,
+  config.update(num_steps=100, log_every=10, checkpoint_every=20, eval_every=0, batch_size=16,
                 keep_checkpoints=2)
   reference = loop.train_and_evaluate(config, str(tmp_path / "reference"))
   _, restored, step = checkpoint.restore_from_workdir(str(workdir))
   assert step == 100
+  logged = [json.loads(line)["step"] for line in open(workdir / "metrics.jsonl")]
+  assert logged == list(range(10, 101, 10))  # One line per step, none lost or repeated.
   assert_same_params(restored.params, reference.params)
   assert_same_params(restored.opt_state, reference.opt_state)
 
@@ -146,21 +151,28 @@ def test_corrupt_latest_checkpoint_falls_back_and_is_kept_aside(tmp_path, caplog
   assert_same_params(resumed.params, scratch.params)
 
 
-def test_diverging_run_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+@pytest.mark.parametrize("poison_loss,bad_update,match", [
+    (True, 6, r"the loss is nan at step 6; the last good checkpoint \(step 4\)"),
+    # The loss is computed before the update: only the parameters show the 8th going wrong,
+    # and the checkpoint due at step 8 must not be written.
+    (False, 8, r"the parameters became non-finite by step 8; the last good checkpoint "
+               r"\(step 4\)"),
+])
+def test_diverging_run_names_the_step_and_keeps_the_last_good_checkpoint(
+    tmp_path, monkeypatch, poison_loss, bad_update, match):
   base = experiments.get("classifier")
 
-  def nan_from_step_6(state, batch, rng, axis_name=None):
+  def poisoned_step(state, batch, rng, axis_name=None):
     new_state, metrics = base.train_step(state, batch, rng, axis_name=axis_name)
-    poison = jnp.where(state.step >= 5, jnp.nan, 0.0)  # The 6th update goes wrong.
+    poison = jnp.where(state.step == bad_update - 1, jnp.nan, 0.0)
     new_state = new_state.replace(params=jax.tree.map(lambda p: p + poison, new_state.params))
-    return new_state, {**metrics, "loss": metrics["loss"] + poison}
+    return new_state, {**metrics, "loss": metrics["loss"] + (poison if poison_loss else 0.0)}
 
   monkeypatch.setitem(experiments.EXPERIMENTS, "nan_test",
-                      experiments.Experiment(**{**base.__dict__, "train_step": nan_from_step_6}))
+                      experiments.Experiment(**{**base.__dict__, "train_step": poisoned_step}))
   workdir = str(tmp_path)
   config = tiny_config(experiment="nan_test", num_steps=12, log_every=2, checkpoint_every=4)
-  with pytest.raises(loop.TrainingDiverged, match=r"loss is nan at step 6; the last good "
-                     r"checkpoint \(step 4\)") as e:
+  with pytest.raises(loop.TrainingDiverged, match=match) as e:
     loop.train_and_evaluate(config, workdir)
   assert "\n" not in str(e.value)
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4"]
@@ -197,11 +209,20 @@ def test_unwritable_workdir(tmp_path):
     (dict(dataset="imagenet"), "Unknown dataset 'imagenet'"),
     (dict(experiment="gan9"), "Unknown experiment 'gan9'"),
     (dict(optimizer="lion"), "Unknown optimizer 'lion'"),
+    (dict(learning_rate=0.0), "learning_rate must be positive"),
+    (dict(lr_schedule="cosin"), "Unknown config.lr_schedule 'cosin'"),
+    (dict(on_device="yes"), "Unknown config.on_device 'yes'"),
+    (dict(parallel="mpi"), "Unknown config.parallel 'mpi'"),
+    (dict(num_steps=-1, num_epochs=0), "The run has 0 steps"),
+    (dict(model="ResNet"), "Unknown model 'ResNet'"),
+    (dict(model_kwargs={"layers": ({"filter": 4},), "dense": (16,)}), "Bad model_kwargs for ConvNet"),
+    (dict(model_kwargs={"layers": ({"filters": 4, "pool": "min"},), "dense": (16,)}),
+     "Bad model_kwargs for ConvNet: pool must be"),
 ])
 def test_bad_configs_fail_before_writing(tmp_path, overrides, match):
   with pytest.raises(UserError, match=match):
     loop.train_and_evaluate(tiny_config(**overrides), str(tmp_path / "run"))
-  assert not os.path.exists(tmp_path / "run" / "checkpoints")
+  assert not os.path.exists(tmp_path / "run")  # The same workdir stays usable once fixed.
 
 
 @pytest.mark.parametrize("flag,message", [

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from gan_lab import data
+from gan_lab import data, parallel
 from gan_lab.training import classifier, experiments, loop
 
 
@@ -12,8 +12,8 @@ def train_arrays():
   return data.load("mnist5k", "train")
 
 
-def _init(config):
-  return experiments.get("classifier").init_state(config, jax.random.key(0), 100)
+def _init(config, **kwargs):
+  return classifier.init_state(config, jax.random.key(0), 100, **kwargs)
 
 
 def test_chunk_bounds_depend_only_on_the_global_step():
@@ -36,7 +36,7 @@ def test_batch_indices_are_epoch_permutations():
 
 def test_one_step_learns_the_batch(train_arrays):
   config = tiny_config(learning_rate=1e-2)
-  state = _init(config)
+  state = _init(config, axis_name=None)
   batch = {k: v[:64] for k, v in train_arrays.items()}
   step = jax.jit(classifier.train_step)
   losses = []
@@ -52,10 +52,11 @@ def test_scan_chunk_equals_step_by_step(train_arrays):
   config = tiny_config()
   key = jax.random.key(3)
   indices = loop.batch_indices(0, 4000, 32, 0, 4)
-  chunk = loop.make_train_chunk(classifier.train_step)
-  scanned, metrics = chunk(_init(config), jax.device_put(train_arrays), indices,
-                           np.arange(4, dtype=np.int32), key)
-  state = _init(config)
+  mesh = parallel.make_mesh()
+  chunk = loop.make_train_chunk(classifier.train_step, mesh)
+  batches = loop.Batcher(train_arrays, mesh, on_device=True)(indices)
+  scanned, metrics = chunk(_init(config), batches, np.arange(4, dtype=np.int32), key)
+  state = _init(config, axis_name=None)
   step = jax.jit(classifier.train_step)
   for s, idx in enumerate(indices):
     state, m = step(state, {k: v[idx] for k, v in train_arrays.items()}, jax.random.fold_in(key, s))
@@ -68,8 +69,10 @@ def test_evaluate_counts_every_example_once(train_arrays):
   config = tiny_config()
   state = _init(config)
   exp = experiments.get("classifier")
+  mesh = parallel.make_mesh()
   subset = {k: v[:777] for k, v in train_arrays.items()}  # Not a multiple of the batch.
-  got = loop.make_evaluate(exp.eval_step, exp.eval_metrics, 250)(state, subset)
+  evaluate = loop.make_evaluate(exp.eval_step, exp.eval_metrics, 250, mesh)
+  got = evaluate(state, loop.Batcher(subset, mesh, on_device=False), 777)
   logits = classifier.logits_fn(state)(classifier.to_float(subset["image"]))
   expected = float(np.mean(np.argmax(logits, -1) == subset["label"]))
   assert got["test_accuracy"] == pytest.approx(expected, abs=1e-6)
@@ -79,7 +82,9 @@ def test_batchnorm_statistics_update_in_training(train_arrays):
   config = tiny_config()
   config.model_kwargs.layers = ({"filters": 4, "batch_norm": True},)
   state = _init(config)
-  before = state.batch_stats["BatchNorm_0"]["mean"]
-  state, _ = jax.jit(classifier.train_step)(
-      state, {k: v[:32] for k, v in train_arrays.items()}, jax.random.key(0))
+  before = np.asarray(state.batch_stats["BatchNorm_0"]["mean"])
+  mesh = parallel.make_mesh()
+  batches = loop.Batcher(train_arrays, mesh, on_device=True)(loop.batch_indices(0, 4000, 32, 0, 1))
+  state, _ = loop.make_train_chunk(classifier.train_step, mesh)(
+      state, batches, np.arange(1, dtype=np.int32), jax.random.key(0))
   assert not np.allclose(before, state.batch_stats["BatchNorm_0"]["mean"])

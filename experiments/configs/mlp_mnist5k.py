@@ -16,6 +16,7 @@ def get_config():
   config.model_kwargs.hidden = (300, 100)
   config.model_kwargs.dropout = 0.0
   config.num_epochs = 8
-  config.eval_every = 125
-  config.checkpoint_every = 125
+  config.log_every = 31           # Two chunks per epoch (62 steps of 64).
+  config.eval_every = 62          # Once per epoch.
+  config.checkpoint_every = 62
   return config

@@ -14,6 +14,7 @@ def get_config():
   config = base_config()
   config.model = "SeedCNN"
   config.num_epochs = 8
-  config.eval_every = 125         # About twice per epoch (62 steps of 64).
-  config.checkpoint_every = 125
+  config.log_every = 31           # Two chunks per epoch (62 steps of 64).
+  config.eval_every = 62          # Once per epoch.
+  config.checkpoint_every = 62
   return config

@@ -58,7 +58,7 @@ def load(name: str, split: str, data_dir: str | None = None) -> dict[str, np.nda
   # Item access (not __getitems__) also works on tfds.testing.mock_data sources.
   examples = [source[i] for i in range(len(source))]
   arrays = {
-      "image": np.stack([np.asarray(e["image"], np.uint8) for e in examples]),
+      "image": np.stack([np.asarray(e["image"]) for e in examples]),
       "label": np.asarray([e["label"] for e in examples], np.int32),
   }
   validate(arrays, ds_info.image_shape, ds_info.num_classes)
@@ -106,13 +106,15 @@ def _catalog_source(name: str, split: str, data_dir: str):
   except Exception as e:  # pylint: disable=broad-except
     # TFDS reports a missing or tfrecord-format dataset with various exception types.
     builder = tfds.builder(name, data_dir=data_dir)
-    if builder.is_prepared():
+    if not builder.is_prepared():
+      raise UserError(
+          f"TFDS dataset {name!r} is not prepared in {data_dir} and cannot be downloaded "
+          "offline; on a machine with internet run `pip install -e '.[tfds-prepare]' && "
+          f"tfds build {name} --file_format=array_record --data_dir={data_dir}` in this "
+          "repository, or use the embedded dataset mnist5k.") from e
+    if builder.info.file_format not in tfds.core.FileFormat.with_random_access():
       raise UserError(
           f"TFDS dataset {name!r} in {data_dir} is prepared as {builder.info.file_format}, "
           "which has no random access; convert it with `tfds convert_format "
           f"--root_data_dir={data_dir} --out_file_format=array_record`.") from e
-    raise UserError(
-        f"TFDS dataset {name!r} is not prepared in {data_dir} and cannot be downloaded "
-        "offline; on a machine with internet run `pip install 'gan_lab[tfds-prepare]' && "
-        f"tfds build {name} --file_format=array_record --data_dir={data_dir}`, "
-        "or use the embedded dataset mnist5k.") from e
+    raise UserError(f"Cannot read TFDS dataset {name!r} from {data_dir}: {e}") from e

@@ -20,10 +20,16 @@ def _hashable(value):
   return value
 
 
-def create(name: str, **kwargs) -> nn.Module:
-  """The model `name` with `kwargs` (as written in a config)."""
+def create(name: str, axis_name: str | None = None, **kwargs) -> nn.Module:
+  """The model `name` with `kwargs` (as written in a config).
+
+  `axis_name` is the device axis of the training step, for models that use it (BatchNorm
+  across devices, split-independent dropout); models without such layers ignore it.
+  """
   if name not in MODELS:
     raise UserError(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}.")
+  if axis_name is not None and "axis_name" in MODELS[name].__dataclass_fields__:
+    kwargs["axis_name"] = axis_name
   try:
     return MODELS[name](**{k: _hashable(v) for k, v in kwargs.items()})
   except (TypeError, ValueError) as e:

@@ -8,7 +8,10 @@ import dataclasses
 from typing import Mapping, Sequence
 
 import flax.linen as nn
+import jax
+import jax.numpy as jnp
 
+from gan_lab import parallel
 from gan_lab.models.conv import Conv
 
 
@@ -24,6 +27,24 @@ class Pool(nn.Module):
     pool = {"max": nn.max_pool, "avg": nn.avg_pool}[self.kind]
     stride = self.stride or self.window
     return pool(x, (self.window, self.window), (stride, stride), self.padding)
+
+
+class ExampleDropout(nn.Module):
+  """Dropout whose mask for an example depends only on its place in the global batch.
+
+  The mask of example i is drawn from fold_in(rng, i), so a step gives the same numbers
+  however its batch is split over devices (with `axis_name`, the mapped device axis).
+  """
+  rate: float
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x, deterministic: bool):
+    if deterministic or self.rate == 0:
+      return x
+    keys = parallel.example_keys(self.make_rng("dropout"), x.shape[0], self.axis_name)
+    keep = jax.vmap(lambda k: jax.random.bernoulli(k, 1.0 - self.rate, x.shape[1:]))(keys)
+    return jnp.where(keep, x / (1.0 - self.rate), 0.0)
 
 
 class SeedCNN(nn.Module):
@@ -74,31 +95,35 @@ class ConvNet(nn.Module):
   """A conv stack with the knobs the lecture teaches, set per layer, then a dense head.
 
   `layers` holds `ConvLayer`s or mappings of their fields (as written in a config).
+  `axis_name`: the device axis the training step runs under; BatchNorm then uses the
+  statistics of the global batch and dropout masks do not depend on the device split.
   """
   layers: Sequence[ConvLayer | Mapping] = (ConvLayer(32), ConvLayer(64))
   dense: Sequence[int] = (128,)
   num_classes: int = 10
   dropout: float = 0.0  # After each hidden dense layer.
+  axis_name: str | None = None
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     for spec in self.layers:
       layer = spec if isinstance(spec, ConvLayer) else ConvLayer(**spec)
       x = Conv(layer.filters, (layer.kernel, layer.kernel), strides=layer.stride,
-                  padding=layer.padding, use_bias=not layer.batch_norm)(x)
+               padding=layer.padding, use_bias=not layer.batch_norm)(x)
       if layer.batch_norm:
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                         axis_name=self.axis_name if train else None)(x)
       x = nn.relu(x)
       if layer.pool != "none":
         x = Pool(layer.pool, layer.pool_size)(x)
       if layer.dropout:
-        x = nn.Dropout(layer.dropout, deterministic=not train)(x)
+        x = ExampleDropout(layer.dropout, self.axis_name)(x, deterministic=not train)
     x = x.reshape((x.shape[0], -1))
     for width in self.dense:
       x = nn.Dense(width)(x)
       x = nn.relu(x)
       if self.dropout:
-        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        x = ExampleDropout(self.dropout, self.axis_name)(x, deterministic=not train)
     x = nn.Dense(self.num_classes)(x)
     return x
 
@@ -108,6 +133,7 @@ class MLP(nn.Module):
   hidden: Sequence[int] = (300, 100)
   num_classes: int = 10
   dropout: float = 0.0
+  axis_name: str | None = None  # As in ConvNet: for split-independent dropout masks.
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -116,6 +142,6 @@ class MLP(nn.Module):
       x = nn.Dense(width)(x)
       x = nn.relu(x)
       if self.dropout:
-        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        x = ExampleDropout(self.dropout, self.axis_name)(x, deterministic=not train)
     x = nn.Dense(self.num_classes)(x)
     return x

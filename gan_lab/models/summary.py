@@ -35,7 +35,6 @@ def layer_rows(model: nn.Module, input_shape, **call_kwargs) -> list[LayerRow]:
   def interceptor(next_fun, args, kwargs, context):
     out = next_fun(*args, **kwargs)
     mod = context.module
-    # Leaf layers only: the top-level model and its submodule containers are not rows.
     if context.method_name == "__call__" and mod.scope is not None and mod.scope.path:
       calls.append((mod, out))
     return out
@@ -44,9 +43,12 @@ def layer_rows(model: nn.Module, input_shape, **call_kwargs) -> list[LayerRow]:
     with nn.intercept_methods(interceptor):
       return model.init(jax.random.key(0), x, **call_kwargs)
 
-  calls.clear()
   variables = jax.eval_shape(init, jnp.zeros((1, *input_shape), jnp.float32))
   params = variables.get("params", {})
+  # Leaf layers only: a module whose path prefixes another's is a container, not a row.
+  paths = [tuple(mod.scope.path) for mod, _ in calls]
+  calls = [(mod, out) for (mod, out), path in zip(calls, paths)
+           if not any(p[:len(path)] == path and p != path for p in paths)]
 
   rows, rf, jump = [], 1, 1
   for mod, out in calls:

@@ -11,7 +11,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_lab import data, models, viz
+from gan_lab import data, models, parallel, viz
+from gan_lab.errors import UserError
 from gan_lab.training.state import TrainState, make_optimizer
 
 
@@ -20,11 +21,16 @@ def to_float(images):
   return images.astype(jnp.float32) / 255.0
 
 
-def init_state(config, rng, total_steps: int) -> TrainState:
+def init_state(config, rng, total_steps: int, axis_name: str | None = parallel.AXIS) -> TrainState:
+  """The state for `config`; its model runs its training step under device axis `axis_name`."""
   ds_info = data.info(config.dataset)
-  model = models.create(config.model, num_classes=ds_info.num_classes, **config.model_kwargs)
+  model = models.create(config.model, axis_name=axis_name, num_classes=ds_info.num_classes,
+                        **config.model_kwargs)
   dummy = jnp.zeros((1, *ds_info.image_shape), jnp.float32)
-  variables = model.init({"params": rng, "dropout": rng}, dummy, train=False)
+  try:
+    variables = model.init({"params": rng, "dropout": rng}, dummy, train=False)
+  except (TypeError, ValueError, ZeroDivisionError) as e:  # Bad model_kwargs surface here.
+    raise UserError(f"Bad model_kwargs for {config.model}: {e}") from e
   return TrainState.create(
       apply_fn=model.apply,
       params=variables["params"],

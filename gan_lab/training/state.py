@@ -20,8 +20,8 @@ class TrainState(train_state.TrainState):
 
 
 _OPTIMIZERS = {
-    "adam": lambda lr, c: optax.adam(lr, b1=c.get("b1", 0.9)),
-    "sgd": lambda lr, c: optax.sgd(lr, momentum=c.get("momentum") or None),
+    "adam": lambda lr, c: optax.adam(lr, b1=c.adam_b1),
+    "sgd": lambda lr, c: optax.sgd(lr, momentum=c.momentum or None),
 }
 
 
@@ -33,6 +33,6 @@ def make_optimizer(config, total_steps: int) -> optax.GradientTransformation:
   if not config.learning_rate > 0:
     raise UserError(f"learning_rate must be positive; got {config.learning_rate}.")
   lr = config.learning_rate
-  if config.get("lr_schedule", "constant") == "cosine":
+  if config.lr_schedule == "cosine":
     lr = optax.cosine_decay_schedule(lr, decay_steps=max(1, total_steps))
   return _OPTIMIZERS[config.optimizer](lr, config)
