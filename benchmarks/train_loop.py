@@ -16,9 +16,9 @@ import numpy as np
 from absl import app, flags
 
 from gan_lab import parallel
-from gan_lab.config import base_config
+from gan_lab.config import classifier_config
 from gan_lab.models import cnn
-from gan_lab.training import classifier, loop
+from gan_lab.training import chunks, classifier
 
 _BATCH = flags.DEFINE_integer("batch", 64, "Batch size.")
 _STEPS = flags.DEFINE_integer("steps", 25, "Steps per chunk (timed unit).")
@@ -28,14 +28,14 @@ _SHAPE = flags.DEFINE_list("shape", ["28", "28", "1"], "Image shape H,W,C.")
 
 def _variant(conv_layer, use_scan, batches):
   cnn.Conv = conv_layer  # SeedCNN looks its conv layer up at trace time.
-  config = base_config()
+  config = classifier_config()
   key = jax.random.key(1)
   steps = np.arange(len(batches["label"]), dtype=np.int32)
   if use_scan:  # What the training loop runs, with its inputs placed as the loop places them.
     mesh = parallel.make_mesh()
     state = jax.device_put(classifier.init_state(config, jax.random.key(0), 1),
                            parallel.replicated(mesh))
-    chunk = loop.make_train_chunk(classifier.train_step, mesh)
+    chunk = chunks.make_train_chunk(classifier.train_step, mesh)
     placed = jax.device_put(batches, parallel.sharded(mesh, batch_axis=1))
     run = lambda s: chunk(s, placed, steps, key)
   else:

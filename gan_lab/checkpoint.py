@@ -106,3 +106,36 @@ def restore_from_workdir(workdir: str, step: int | None = None):
   else:
     state = _restore(mngr, step, template)
   return config, state, step
+
+
+def restore_generator(workdir: str, step: int | None = None):
+  """(config, generator TrainState with params and batch_stats only, step) of a GAN run.
+
+  Reads only the generator's parameters and BatchNorm statistics from the checkpoint
+  (an Orbax partial restore): the discriminator and optimizer states are never loaded.
+  """
+  from gan_lab import workdirs  # pylint: disable=g-import-not-at-top
+  from gan_lab.training import experiments  # pylint: disable=g-import-not-at-top
+  config = workdirs.load_config(workdir)
+  if config.experiment != "gan":
+    raise UserError(f"{workdir} holds a {config.experiment!r} run, not a GAN; pass the workdir "
+                    "of a run with experiment = 'gan'.")
+  mngr = manager(workdir, create=False) if os.path.isdir(checkpoint_dir(workdir)) else None
+  steps = sorted(mngr.all_steps()) if mngr else []
+  if not steps:
+    raise UserError(f"{workdir} has no generator checkpoint yet; train the GAN first.")
+  if step is not None and step not in steps:
+    raise UserError(f"{workdir} has no checkpoint at step {step}; it has steps {steps}.")
+  step = steps[-1] if step is None else step
+  sharding = parallel.replicated(parallel.make_mesh(jax.local_devices()))
+  template = jax.eval_shape(
+      lambda: experiments.get("gan").init_state(config, jax.random.key(0), 1)).generator
+  wanted = {"generator": {"params": template.params, "batch_stats": template.batch_stats}}
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                          wanted)
+  restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+      item=abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+      partial_restore=True))).state["generator"]
+  generator = template.replace(params=restored["params"], batch_stats=restored["batch_stats"],
+                               opt_state=None, step=step)
+  return config, generator, step

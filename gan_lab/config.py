@@ -1,4 +1,8 @@
-"""Defaults shared by the configs in experiments/configs: one place for every field."""
+"""Defaults shared by the configs in experiments/configs: one place for every field.
+
+`base_config()` holds what every experiment reads (data, optimizer, schedule, logging);
+`classifier_config()` and `gan_config()` add their experiment's own fields.
+"""
 
 import ml_collections
 
@@ -14,10 +18,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.on_device = "auto"          # Keep the training split on the device: auto, true or false.
   c.parallel = "shard_map"      # Runs the per-device step on all devices: shard_map or pmap.
 
-  c.model = "SeedCNN"           # A key of gan_lab.models.MODELS.
-  c.model_kwargs = ml_collections.ConfigDict()
-
-  c.optimizer = "adam"          # adam or sgd.
+  c.optimizer = "adam"          # adam, rmsprop or sgd.
   c.learning_rate = 1e-3
   c.lr_schedule = "constant"    # constant or cosine.
   c.momentum = 0.0              # sgd only.
@@ -32,4 +33,27 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval_every = 0              # Steps; 0 = only at the end.
   c.checkpoint_every = 0        # Steps; 0 = only at the end.
   c.keep_checkpoints = 3
+  return c
+
+
+def classifier_config() -> ml_collections.ConfigDict:
+  c = base_config()
+  c.model = "SeedCNN"           # A key of gan_lab.models.MODELS.
+  c.model_kwargs = ml_collections.ConfigDict()
+  return c
+
+
+def gan_config() -> ml_collections.ConfigDict:
+  c = base_config()
+  c.experiment = "gan"
+  c.gan = ml_collections.ConfigDict()
+  c.gan.generator = "DenseGenerator"          # Keys of gan_lab.models.MODELS.
+  c.gan.generator_kwargs = ml_collections.ConfigDict()
+  c.gan.discriminator = "DenseDiscriminator"
+  c.gan.discriminator_kwargs = ml_collections.ConfigDict()
+  c.gan.codings = 30            # Size of the generator's input z ~ N(0, I).
+  c.gan.loss = "bce"            # bce (the lecture's) or hinge.
+  c.gan.label_smoothing = 0.0   # Real images labelled 1 - s for D (one-sided).
+  c.gan.d_steps = 1             # Discriminator updates per generator update.
+  c.gan.num_grid = 64           # Samples in each grid written at eval steps.
   return c

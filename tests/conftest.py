@@ -12,14 +12,14 @@ os.environ["TFDS_DATA_DIR"] = os.path.join(tempfile.gettempdir(), "gan_lab_tests
 
 import pytest  # pylint: disable=g-import-not-at-top
 
-from gan_lab.config import base_config  # pylint: disable=g-import-not-at-top
+from gan_lab.config import classifier_config  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(**overrides):
   """A small ConvNet on mnist5k: a few steps take seconds on a 2-core CPU."""
-  c = base_config()
+  c = classifier_config()
   c.model = "ConvNet"
   c.model_kwargs.layers = ({"filters": 4},)
   c.model_kwargs.dense = (16,)

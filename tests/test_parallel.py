@@ -52,11 +52,12 @@ def one_device(tmp_path_factory):
 
 
 def _assert_same_run(reference, workdir):
+  """Every array of the state (parameters, BatchNorm statistics, optimizer state) and every
+  logged metric match the reference run."""
   ref_dir, ref_state = reference
   _, state, step = checkpoint.restore_from_workdir(workdir)
   assert step == 8
-  for a, b in zip(jax.tree.leaves((ref_state.params, ref_state.batch_stats)),
-                  jax.tree.leaves((state.params, state.batch_stats)), strict=True):
+  for a, b in zip(jax.tree.leaves(ref_state), jax.tree.leaves(state), strict=True):
     np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=2e-5, atol=2e-6)
   for ref, got in zip(_metrics(ref_dir), _metrics(workdir), strict=True):
     assert ref.keys() == got.keys()
@@ -68,6 +69,15 @@ def _assert_same_run(reference, workdir):
 def test_four_devices_equal_one_device(one_device, tmp_path, backend):
   _run(_train_cmd(tmp_path, f"--config.parallel={backend}"), devices=4)
   _assert_same_run(one_device, str(tmp_path))
+
+
+def test_gan_on_four_devices_equals_one_device(tmp_path):
+  config = os.path.join(REPO, "tests", "configs", "tiny_dcgan.py")
+  reference = (str(tmp_path / "one"), loop.train_and_evaluate(load_config_file(config),
+                                                              str(tmp_path / "one")))
+  _run([sys.executable, "experiments/train.py", f"--config={config}",
+        f"--workdir={tmp_path / 'four'}"], devices=4)
+  _assert_same_run(reference, str(tmp_path / "four"))
 
 
 def test_two_processes_equal_one_device(one_device, tmp_path):

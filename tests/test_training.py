@@ -4,7 +4,7 @@ import pytest
 
 from conftest import tiny_config
 from gan_lab import data, parallel
-from gan_lab.training import classifier, experiments, loop
+from gan_lab.training import chunks, classifier, loop
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,8 @@ def test_scan_chunk_equals_step_by_step(train_arrays):
   key = jax.random.key(3)
   indices = loop.batch_indices(0, 4000, 32, 0, 4)
   mesh = parallel.make_mesh()
-  chunk = loop.make_train_chunk(classifier.train_step, mesh)
-  batches = loop.Batcher(train_arrays, mesh, on_device=True)(indices)
+  chunk = chunks.make_train_chunk(classifier.train_step, mesh)
+  batches = chunks.Batcher(train_arrays, mesh, on_device=True)(indices)
   scanned, metrics = chunk(_init(config), batches, np.arange(4, dtype=np.int32), key)
   state = _init(config, axis_name=None)
   step = jax.jit(classifier.train_step)
@@ -68,11 +68,10 @@ def test_scan_chunk_equals_step_by_step(train_arrays):
 def test_evaluate_counts_every_example_once(train_arrays):
   config = tiny_config()
   state = _init(config)
-  exp = experiments.get("classifier")
   mesh = parallel.make_mesh()
   subset = {k: v[:777] for k, v in train_arrays.items()}  # Not a multiple of the batch.
-  evaluate = loop.make_evaluate(exp.eval_step, exp.eval_metrics, 250, mesh)
-  got = evaluate(state, loop.Batcher(subset, mesh, on_device=False), 777)
+  evaluate = chunks.make_scan_evaluate(classifier.eval_step, classifier.eval_metrics, 250, mesh)
+  got = evaluate(state, chunks.Batcher(subset, mesh, on_device=False), 777)
   logits = classifier.logits_fn(state)(classifier.to_float(subset["image"]))
   expected = float(np.mean(np.argmax(logits, -1) == subset["label"]))
   assert got["test_accuracy"] == pytest.approx(expected, abs=1e-6)
@@ -84,7 +83,7 @@ def test_batchnorm_statistics_update_in_training(train_arrays):
   state = _init(config)
   before = np.asarray(state.batch_stats["BatchNorm_0"]["mean"])
   mesh = parallel.make_mesh()
-  batches = loop.Batcher(train_arrays, mesh, on_device=True)(loop.batch_indices(0, 4000, 32, 0, 1))
-  state, _ = loop.make_train_chunk(classifier.train_step, mesh)(
+  batches = chunks.Batcher(train_arrays, mesh, on_device=True)(loop.batch_indices(0, 4000, 32, 0, 1))
+  state, _ = chunks.make_train_chunk(classifier.train_step, mesh)(
       state, batches, np.arange(1, dtype=np.int32), jax.random.key(0))
   assert not np.allclose(before, state.batch_stats["BatchNorm_0"]["mean"])

@@ -7,11 +7,11 @@ experiments/cnn_vs_mlp.py: 496 steps (8 epochs of batch 64), test accuracy 0.943
 266,610 parameters (the seed CNN: 0.968 with 93,322).
 """
 
-from gan_lab.config import base_config
+from gan_lab.config import classifier_config
 
 
 def get_config():
-  config = base_config()
+  config = classifier_config()
   config.model = "MLP"
   config.model_kwargs.hidden = (300, 100)
   config.model_kwargs.dropout = 0.0

@@ -8,11 +8,11 @@ Measured: not run here (no CIFAR-10 on the offline build machine); the TensorFlo
 reports about 70% test accuracy for this model after 10 epochs.
 """
 
-from gan_lab.config import base_config
+from gan_lab.config import classifier_config
 
 
 def get_config():
-  config = base_config()
+  config = classifier_config()
   config.dataset = "cifar10"
   config.model = "SeedCNN"
   config.batch_size = 64

@@ -7,11 +7,11 @@ batch 64), test accuracy 0.968 on the 1,000 test digits (test loss 0.121), 52 s 
 for the whole command.
 """
 
-from gan_lab.config import base_config
+from gan_lab.config import classifier_config
 
 
 def get_config():
-  config = base_config()
+  config = classifier_config()
   config.model = "SeedCNN"
   config.num_epochs = 8
   config.log_every = 31           # Two chunks per epoch (62 steps of 64).

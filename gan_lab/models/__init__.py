@@ -5,10 +5,16 @@ from flax.core import FrozenDict
 
 from gan_lab.errors import UserError
 from gan_lab.models.cnn import MLP, ConvLayer, ConvNet, Pool, SeedCNN
+from gan_lab.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_lab.models.dense_gan import DenseDiscriminator, DenseGenerator
 from gan_lab.models.summary import layer_rows, lecture_arithmetic, param_count, summary
 
 # A new model is one entry here; configs select it with `config.model = "<name>"`.
-MODELS = {"SeedCNN": SeedCNN, "ConvNet": ConvNet, "MLP": MLP}
+MODELS = {
+    "SeedCNN": SeedCNN, "ConvNet": ConvNet, "MLP": MLP,
+    "DenseGenerator": DenseGenerator, "DenseDiscriminator": DenseDiscriminator,
+    "DCGANGenerator": DCGANGenerator, "DCGANDiscriminator": DCGANDiscriminator,
+}
 
 
 def _hashable(value):
@@ -36,5 +42,6 @@ def create(name: str, axis_name: str | None = None, **kwargs) -> nn.Module:
     raise UserError(f"Bad arguments for model {name}: {e}") from e
 
 
-__all__ = ["MLP", "MODELS", "ConvLayer", "ConvNet", "Pool", "SeedCNN", "create", "layer_rows",
+__all__ = ["MLP", "MODELS", "ConvLayer", "ConvNet", "DCGANDiscriminator", "DCGANGenerator",
+           "DenseDiscriminator", "DenseGenerator", "Pool", "SeedCNN", "create", "layer_rows",
            "lecture_arithmetic", "param_count", "summary"]

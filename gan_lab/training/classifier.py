@@ -13,6 +13,7 @@ import optax
 
 from gan_lab import data, models, parallel, viz
 from gan_lab.errors import UserError
+from gan_lab.training import chunks
 from gan_lab.training.state import TrainState, make_optimizer
 
 
@@ -84,6 +85,15 @@ def eval_step(state: TrainState, batch):
 def eval_metrics(sums) -> dict:
   return {"test_loss": sums["loss"] / sums["count"],
           "test_accuracy": sums["correct"] / sums["count"]}
+
+
+def make_evaluate(config, mesh, test_batches, n: int, workdir: str):
+  """Test loss and accuracy over the whole test split."""
+  del workdir
+  # Eval batches only set throughput: round up to a multiple of the device count.
+  batch = -(-config.eval_batch_size // mesh.size) * mesh.size
+  run = chunks.make_scan_evaluate(eval_step, eval_metrics, batch, mesh, config.parallel)
+  return lambda state, step: run(state, test_batches, n)
 
 
 def figures(state: TrainState, config, test, workdir: str) -> list[str]:

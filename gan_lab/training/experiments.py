@@ -8,19 +8,17 @@ import dataclasses
 from typing import Any, Callable
 
 from gan_lab.errors import UserError
-from gan_lab.training import classifier
+from gan_lab.training import classifier, gan
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
   # (config, rng, total_steps) -> state: any pytree with a `step` counter.
   init_state: Callable[..., Any]
-  # (state, batch, rng, *, axis_name=None) -> (state, metrics); metrics must include "loss".
+  # (state, batch, rng, *, axis_name=None) -> (state, metrics), per device, pmap style.
   train_step: Callable[..., Any]
-  # (state, batch with a 0/1 "mask") -> dict of sums over the batch.
-  eval_step: Callable[..., Any]
-  # dict of sums over the test split -> named test metrics.
-  eval_metrics: Callable[[dict], dict]
+  # (config, mesh, test Batcher, test size, workdir) -> evaluate(state, step) -> named metrics.
+  make_evaluate: Callable[..., Callable[..., dict]]
   # (state, config, test arrays, workdir) -> paths of figures written at the end of a run.
   figures: Callable[..., list] = lambda *args: []
 
@@ -29,9 +27,14 @@ EXPERIMENTS = {
     "classifier": Experiment(
         init_state=classifier.init_state,
         train_step=classifier.train_step,
-        eval_step=classifier.eval_step,
-        eval_metrics=classifier.eval_metrics,
+        make_evaluate=classifier.make_evaluate,
         figures=classifier.figures,
+    ),
+    "gan": Experiment(
+        init_state=gan.init_state,
+        train_step=gan.train_step,
+        make_evaluate=gan.make_evaluate,
+        figures=gan.figures,
     ),
 }
 

@@ -18,7 +18,7 @@ from absl import logging
 
 from gan_lab import checkpoint, data, parallel, viz, workdirs, writers
 from gan_lab.errors import UserError
-from gan_lab.training import experiments
+from gan_lab.training import chunks, experiments
 
 
 ON_DEVICE = {"auto": None, "true": True, "false": False}
@@ -67,86 +67,6 @@ def batch_indices(seed: int, n: int, batch_size: int, begin: int, end: int) -> n
   return np.concatenate(rows)
 
 
-@jax.jit
-def all_finite(tree) -> jax.Array:
-  return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
-
-
-def fits_on_device(nbytes: int, device=None) -> bool:
-  """True when the data takes at most a quarter of the device's memory (of RAM on CPU)."""
-  device = device or jax.local_devices()[0]
-  stats = device.memory_stats() or {}
-  limit = stats.get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-  return nbytes <= limit // 4
-
-
-class Batcher:
-  """Global [steps, batch, ...] arrays from example indices, split over devices by batch.
-
-  With `on_device` (one process), the arrays are copied to every device once and batches
-  are gathered there; otherwise each process gathers the rows its own devices hold on the
-  host and sends only those.
-  """
-
-  def __init__(self, arrays: dict, mesh, on_device: bool):
-    self._arrays = arrays
-    self._sharding = parallel.sharded(mesh, batch_axis=1)
-    self._resident = jax.device_put(arrays, parallel.replicated(mesh)) if on_device else None
-    self._take = jax.jit(lambda a, i: jax.tree.map(lambda x: x[i], a),
-                         out_shardings=self._sharding)
-
-  def __call__(self, indices: np.ndarray) -> dict:
-    if self._resident is not None:
-      return self._take(self._resident, indices)
-    rows = parallel.process_rows(self._sharding, indices.shape, axis=1)
-    return {k: self.host_to_global(v[indices[:, rows]], indices.shape)
-            for k, v in self._arrays.items()}
-
-  def host_to_global(self, local: np.ndarray, shape) -> jax.Array:
-    """This process's rows [steps, rows, ...] of a global [steps, batch, ...] array."""
-    return parallel.global_batch(local, self._sharding, (*shape, *local.shape[2:]))
-
-
-def make_train_chunk(train_step, mesh, backend: str = "shard_map"):
-  """(state, batches [L, B, ...], steps [L], key) -> (state, metrics [L]) on all devices.
-
-  Per device, one `lax.scan` over its share of L batches: no Python runs per step.
-  """
-
-  def per_device(state, batches, steps, key):
-    def body(state, xs):
-      batch, step = xs
-      return train_step(state, batch, jax.random.fold_in(key, step), axis_name=parallel.AXIS)
-    return jax.lax.scan(body, state, (batches, steps))
-
-  fn = parallel.data_parallel(per_device, mesh, (None, 1, None, None), (None, None), backend)
-  return fn if backend == "pmap" else jax.jit(fn, donate_argnums=(0,))
-
-
-def make_evaluate(eval_step, eval_metrics, batch_size: int, mesh, backend: str = "shard_map"):
-  """evaluate(state, batcher, n) -> named metrics over examples 0..n-1 of the batcher's split."""
-
-  def per_device(state, batches, mask):
-    def body(_, xs):
-      batch, m = xs
-      return None, eval_step(state, {**batch, "mask": m})
-    _, sums = jax.lax.scan(body, None, (batches, mask))
-    return (jax.lax.psum(jax.tree.map(jnp.sum, sums), parallel.AXIS),)
-
-  fn = parallel.data_parallel(per_device, mesh, (None, 1, 1), (None,), backend)
-  run = fn if backend == "pmap" else jax.jit(fn)
-
-  def evaluate(state, batcher: Batcher, n: int):
-    padded = -(-n // batch_size) * batch_size
-    indices = (np.arange(padded) % n).reshape(-1, batch_size)
-    mask = (np.arange(padded) < n).astype(np.float32).reshape(-1, batch_size)
-    rows = parallel.process_rows(parallel.sharded(mesh, 1), mask.shape, axis=1)
-    (sums,) = run(state, batcher(indices), batcher.host_to_global(mask[:, rows], mask.shape))
-    return {k: float(v) for k, v in eval_metrics(sums).items()}
-
-  return evaluate
-
-
 def _validate(config, mesh) -> None:
   """Checks the settings that need no data, before anything is compiled or written."""
   _positive(config, "batch_size", "eval_batch_size", "log_every", "keep_checkpoints")
@@ -162,16 +82,18 @@ def _validate(config, mesh) -> None:
                       f"({config.log_every}), since metrics and checkpoints come per chunk.")
 
 
-def _diverged(metrics, params_finite: bool, begin: int, end: int, mngr, workdir) -> str | None:
-  """The sentence for a chunk whose loss or parameters are not finite; None when all is well."""
-  losses = np.asarray(metrics["loss"])
-  if np.all(np.isfinite(losses)) and params_finite:
+def _diverged(metrics, state_finite: bool, begin: int, end: int, mngr, workdir) -> str | None:
+  """The sentence for a chunk whose metrics or state are not finite; None when all is well."""
+  bad_steps = {k: np.flatnonzero(~np.isfinite(np.asarray(v))) for k, v in metrics.items()}
+  bad_steps = {k: v for k, v in bad_steps.items() if v.size}
+  if not bad_steps and state_finite:
     return None
-  if np.all(np.isfinite(losses)):
+  if not bad_steps:
     what = f"the parameters became non-finite by step {end}"
-  else:
-    bad = int(np.argmax(~np.isfinite(losses)))
-    what = f"the loss is {losses[bad]} at step {begin + bad + 1}"
+  else:  # The first step that went wrong, and its first non-finite metric (loss first).
+    name = min(bad_steps, key=lambda k: (bad_steps[k][0], k != "loss", k))
+    i = bad_steps[name][0]
+    what = f"the {name} is {np.asarray(metrics[name])[i]} at step {begin + i + 1}"
   mngr.wait_until_finished()
   last = mngr.latest_step()
   kept = (f"the last good checkpoint (step {last}) in {checkpoint.checkpoint_dir(workdir)} is kept"
@@ -209,14 +131,12 @@ def train_and_evaluate(config, workdir: str):
 
   on_device = ON_DEVICE[str(config.on_device).lower()]
   if on_device is None:
-    on_device = fits_on_device(sum(a.nbytes for a in (*train.values(), *test.values())))
+    on_device = chunks.fits_on_device(sum(a.nbytes for a in (*train.values(), *test.values())))
   on_device = on_device and jax.process_count() == 1  # Many hosts: each sends its own rows.
-  train_batches, test_batches = Batcher(train, mesh, on_device), Batcher(test, mesh, on_device)
-  train_chunk = make_train_chunk(experiment.train_step, mesh, config.parallel)
-  # Eval batches only set throughput: round up to a multiple of the device count.
-  eval_batch = -(-config.eval_batch_size // mesh.size) * mesh.size
-  evaluate = make_evaluate(experiment.eval_step, experiment.eval_metrics, eval_batch, mesh,
-                           config.parallel)
+  train_batches = chunks.Batcher(train, mesh, on_device)
+  train_chunk = chunks.make_train_chunk(experiment.train_step, mesh, config.parallel)
+  evaluate = experiment.make_evaluate(config, mesh, chunks.Batcher(test, mesh, on_device),
+                                      len(test["label"]), workdir)
 
   is_main = jax.process_index() == 0
   writer = writers.MetricWriter(workdir, resume_step=start) if is_main else None
@@ -226,12 +146,12 @@ def train_and_evaluate(config, workdir: str):
       batches = train_batches(batch_indices(config.seed, n, config.batch_size, begin, end))
       steps = np.arange(begin, end, dtype=np.int32)
       state, metrics = train_chunk(state, batches, steps, step_key)
-      message = _diverged(metrics, bool(all_finite(state.params)), begin, end, mngr, workdir)
+      message = _diverged(metrics, bool(chunks.all_finite(state)), begin, end, mngr, workdir)
       if message:
         raise TrainingDiverged(message)
       scalars = {f"train_{k}": float(np.mean(v)) for k, v in metrics.items()}
       if end == total or (config.eval_every > 0 and end % config.eval_every == 0):
-        scalars.update(evaluate(state, test_batches, len(test["label"])))
+        scalars.update(evaluate(state, end))
       if writer:
         writer.write(end, scalars)
       progress.update(end, scalars)

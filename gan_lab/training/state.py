@@ -21,12 +21,13 @@ class TrainState(train_state.TrainState):
 
 _OPTIMIZERS = {
     "adam": lambda lr, c: optax.adam(lr, b1=c.adam_b1),
+    "rmsprop": lambda lr, c: optax.rmsprop(lr, decay=0.9, eps=1e-7),  # Keras' defaults.
     "sgd": lambda lr, c: optax.sgd(lr, momentum=c.momentum or None),
 }
 
 
 def make_optimizer(config, total_steps: int) -> optax.GradientTransformation:
-  """`config.optimizer` ("adam" or "sgd") at `config.learning_rate`, constant or cosine."""
+  """`config.optimizer` (adam, rmsprop or sgd) at `config.learning_rate`, constant or cosine."""
   if config.optimizer not in _OPTIMIZERS:
     raise UserError(
         f"Unknown optimizer {config.optimizer!r}; choose one of {', '.join(_OPTIMIZERS)}.")

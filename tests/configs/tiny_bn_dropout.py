@@ -1,11 +1,11 @@
 """A tiny ConvNet with BatchNorm and dropout: the layers whose numbers could depend on how
 a batch is split over devices. Used by the multi-device tests."""
 
-from gan_lab.config import base_config
+from gan_lab.config import classifier_config
 
 
 def get_config():
-  config = base_config()
+  config = classifier_config()
   config.model = "ConvNet"
   config.model_kwargs.layers = ({"filters": 4, "batch_norm": True, "dropout": 0.25},)
   config.model_kwargs.dense = (16,)

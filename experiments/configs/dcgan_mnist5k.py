@@ -1,0 +1,26 @@
+"""DCGAN on the embedded 5,000 MNIST digits (28x28x1), Adam 2e-4 / beta1 0.5.
+
+  python experiments/train.py --config=experiments/configs/dcgan_mnist5k.py --workdir=runs/dcgan
+
+Measured: MEASURED
+"""
+
+from gan_lab.config import gan_config
+
+
+def get_config():
+  config = gan_config()
+  config.gan.generator = "DCGANGenerator"
+  config.gan.generator_kwargs.features = (128, 64)      # 7x7 -> 14x14 -> 28x28
+  config.gan.discriminator = "DCGANDiscriminator"
+  config.gan.discriminator_kwargs.features = (64, 128)  # 28x28 -> 14x14 -> 7x7
+  config.gan.codings = 100
+  config.optimizer = "adam"
+  config.learning_rate = 2e-4
+  config.adam_b1 = 0.5
+  config.batch_size = 64
+  config.num_epochs = 4           # 62 steps per epoch; DCGAN is slow on CPU (see README).
+  config.log_every = 31
+  config.eval_every = 124
+  config.checkpoint_every = 124
+  return config

@@ -1,0 +1,36 @@
+"""Samples images from a trained GAN's generator; restores only the generator.
+
+  python experiments/sample.py --workdir=runs/gan --num_samples=64 --seed=0 --out=samples.png
+  python experiments/sample.py --workdir=runs/gan --interpolate --out=interp.png
+
+Writes a PNG grid at --out and the raw samples (float32 NHWC in [0, 1]) beside it as .npy.
+The same workdir, step and seed give the same samples: the generator runs in inference mode
+(BatchNorm running averages), and codings come from --seed alone.
+"""
+
+import os
+
+from absl import flags
+
+from gan_lab import cli, sampling
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a GAN run.")
+_OUT = flags.DEFINE_string("out", None, "PNG file to write; the .npy goes beside it.")
+_NUM = flags.DEFINE_integer("num_samples", 64, "Number of samples (rows of the grid for "
+                            "--interpolate).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the codings.")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+_INTERPOLATE = flags.DEFINE_bool("interpolate", False,
+                                 "Rows of 10 images between two random codings each.")
+flags.mark_flags_as_required(["workdir", "out"])
+
+
+def main(argv):
+  del argv
+  png = sampling.write_samples(_WORKDIR.value, _OUT.value, num=_NUM.value, seed=_SEED.value,
+                               step=_STEP.value, interpolate=_INTERPOLATE.value)
+  print(f"Wrote {png} and {os.path.splitext(png)[0]}.npy")
+
+
+if __name__ == "__main__":
+  cli.run(main)

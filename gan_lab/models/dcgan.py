@@ -1,0 +1,74 @@
+"""DCGAN (Radford et al. 2016) following the guidelines the lecture lists.
+
+Strided convolutions in the discriminator and transposed convolutions in the generator (no
+pooling); BatchNorm in both except the generator's output layer and the discriminator's
+input layer; no fully connected hidden layers (only the projection of z and the final
+logit); ReLU in the generator with a tanh output, LeakyReLU(0.2) in the discriminator;
+weights drawn from N(0, 0.02). Layers followed by BatchNorm have no bias: BatchNorm removes
+it, so its gradient is rounding noise that Adam would turn into steps of size lr.
+
+The generator's tanh output is mapped to [0, 1] ((tanh + 1) / 2), the image range every
+model here uses, so real and generated images reach the discriminator on the same scale.
+"""
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from gan_lab.models.conv import Conv
+
+_INIT = nn.initializers.normal(0.02)
+
+
+class DCGANGenerator(nn.Module):
+  """codings [B, codings] -> images [B, H, W, C] in [0, 1].
+
+  `features` are the channels before each of the len(features) 2x upsamplings; H and W must
+  be divisible by 2**len(features): (128, 64) for 28x28, (256, 128, 64) for 32x32.
+  """
+  image_shape: Sequence[int] = (28, 28, 1)
+  features: Sequence[int] = (128, 64)
+  axis_name: str | None = None  # BatchNorm statistics over the global batch.
+
+  @nn.compact
+  def __call__(self, z, train: bool = False):
+    height, width, channels = self.image_shape
+    scale = 2 ** len(self.features)
+    if height % scale or width % scale:
+      raise ValueError(f"image_shape {tuple(self.image_shape)} is not divisible by "
+                       f"2**len(features) = {scale}.")
+    norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                                axis_name=self.axis_name if train else None)
+    x = nn.Dense(height // scale * width // scale * self.features[0], use_bias=False,
+                 kernel_init=_INIT)(z)
+    x = x.reshape((z.shape[0], height // scale, width // scale, self.features[0]))
+    x = norm()(x)
+    x = nn.relu(x)
+    for feat in self.features[1:]:
+      x = nn.ConvTranspose(feat, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
+                           kernel_init=_INIT)(x)
+      x = norm()(x)
+      x = nn.relu(x)
+    x = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_INIT)(x)
+    x = nn.tanh(x)
+    return (x + 1.0) / 2.0
+
+
+class DCGANDiscriminator(nn.Module):
+  """images [B, H, W, C] in [0, 1] -> logits [B] of "real"."""
+  features: Sequence[int] = (64, 128)
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    for i, feat in enumerate(self.features):
+      x = Conv(feat, (4, 4), strides=(2, 2), padding="SAME", use_bias=i == 0,
+               kernel_init=_INIT)(x)
+      if i > 0:  # No BatchNorm on the input layer.
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                         axis_name=self.axis_name if train else None)(x)
+      x = nn.leaky_relu(x, 0.2)
+    x = x.reshape((x.shape[0], -1))
+    x = nn.Dense(1, kernel_init=_INIT)(x)
+    return jnp.squeeze(x, -1)

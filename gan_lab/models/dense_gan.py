@@ -1,0 +1,46 @@
+"""The lecture's GAN (Geron, Hands-On ML ch. 17): two small dense networks with SELU.
+
+Generator: codings -> Dense 100 SELU -> Dense 150 SELU -> Dense H*W*C sigmoid -> image
+(136,634 parameters for 30 codings and 28x28x1). Discriminator: flatten -> Dense 150 SELU ->
+Dense 100 SELU -> Dense 1 (132,951 parameters on 28x28x1). The discriminator returns a
+logit; the sigmoid of the lecture's output layer lives inside the loss
+(`optax.sigmoid_binary_cross_entropy`), which is the same model, computed stably.
+"""
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+
+class DenseGenerator(nn.Module):
+  """codings [B, codings] -> images [B, H, W, C] in [0, 1]."""
+  image_shape: Sequence[int] = (28, 28, 1)
+  hidden: Sequence[int] = (100, 150)
+
+  @nn.compact
+  def __call__(self, z, train: bool = False):
+    del train  # No BatchNorm or dropout.
+    x = z
+    for width in self.hidden:
+      x = nn.Dense(width)(x)
+      x = nn.selu(x)
+    x = nn.Dense(int(np.prod(self.image_shape)))(x)
+    x = nn.sigmoid(x)
+    return x.reshape((z.shape[0], *self.image_shape))
+
+
+class DenseDiscriminator(nn.Module):
+  """images [B, H, W, C] in [0, 1] -> logits [B] of "real"."""
+  hidden: Sequence[int] = (150, 100)
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    del train
+    x = x.reshape((x.shape[0], -1))
+    for width in self.hidden:
+      x = nn.Dense(width)(x)
+      x = nn.selu(x)
+    x = nn.Dense(1)(x)
+    return jnp.squeeze(x, -1)

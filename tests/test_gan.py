@@ -1,0 +1,160 @@
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import REPO, load_config_file, run_script
+from gan_lab import checkpoint, models, sampling, workdirs, writers
+from gan_lab.errors import UserError
+from gan_lab.training import gan, loop
+
+TINY_DCGAN = os.path.join(REPO, "tests", "configs", "tiny_dcgan.py")
+
+
+def n_params(model, shape):
+  variables = model.init(jax.random.key(0), jnp.zeros((1, *shape)))
+  return sum(x.size for x in jax.tree.leaves(variables["params"]))
+
+
+def test_dense_gan_parameter_counts():
+  assert n_params(models.DenseGenerator(image_shape=(28, 28, 1)), (30,)) == 136_634
+  assert n_params(models.DenseDiscriminator(), (28, 28, 1)) == 132_951
+
+
+@pytest.mark.parametrize("shape,g_features,d_features", [
+    ((28, 28, 1), (128, 64), (64, 128)), ((32, 32, 3), (256, 128, 64), (64, 128, 256))])
+def test_dcgan_shapes_and_guidelines(shape, g_features, d_features):
+  g = models.DCGANGenerator(image_shape=shape, features=g_features)
+  d = models.DCGANDiscriminator(features=d_features)
+  z = jax.random.normal(jax.random.key(0), (3, 100))
+  g_vars = g.init(jax.random.key(1), z)
+  images = g.apply(g_vars, z)
+  assert images.shape == (3, *shape)
+  assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+  d_vars = d.init(jax.random.key(2), images)
+  assert d.apply(d_vars, images).shape == (3,)
+  # BatchNorm everywhere but G's output layer and D's input layer.
+  assert len(g_vars["batch_stats"]) == len(g_features)
+  assert len(d_vars["batch_stats"]) == len(d_features) - 1
+  g_rows = [r.kind for r in models.layer_rows(g, (100,))]
+  d_rows = [r.kind for r in models.layer_rows(d, shape)]
+  assert g_rows.count("ConvTranspose") == len(g_features) and "Pool" not in g_rows
+  assert d_rows.count("Conv") == len(d_features) and d_rows.count("Dense") == 1
+  kernel = np.asarray(d_vars["params"]["Conv_1"]["kernel"])
+  assert 0.015 < kernel.std() < 0.025  # N(0, 0.02) init.
+
+
+def test_generator_shape_that_does_not_fit_the_data_is_one_sentence():
+  config = load_config_file(TINY_DCGAN)
+  config.gan.generator_kwargs.features = (16, 8, 4)  # 28 is not divisible by 8.
+  with pytest.raises(UserError, match="Bad generator or discriminator kwargs: image_shape "
+                                      r"\(28, 28, 1\) is not divisible"):
+    gan.init_state(config, jax.random.key(0), 10, axis_name=None)
+
+
+@pytest.fixture(scope="module")
+def tiny_state():
+  config = load_config_file(TINY_DCGAN)
+  state = gan.init_state(config, jax.random.key(0), 10, axis_name=None)
+  real = jax.random.uniform(jax.random.key(1), (16, 28, 28, 1))
+  return config, state, real
+
+
+def _same(a, b):
+  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_phase_one_changes_only_the_discriminator(tiny_state):
+  _, state, real = tiny_state
+  new, metrics = jax.jit(gan.d_phase)(state, real, jax.random.key(2))
+  assert _same(new.generator.params, state.generator.params)
+  assert _same(new.generator.batch_stats, state.generator.batch_stats)
+  assert not _same(new.discriminator.params, state.discriminator.params)
+  assert 0 < float(metrics["d_real"]) < 1 and float(metrics["d_loss"]) > 0
+
+
+def test_phase_two_changes_only_the_generator(tiny_state):
+  _, state, _ = tiny_state
+  new, _ = jax.jit(gan.g_phase, static_argnums=1)(state, 16, jax.random.key(3))
+  assert _same(new.discriminator.params, state.discriminator.params)
+  assert _same(new.discriminator.batch_stats, state.discriminator.batch_stats)
+  assert not _same(new.generator.params, state.generator.params)
+  assert not _same(new.generator.batch_stats, state.generator.batch_stats)
+
+
+def test_losses_on_known_logits():
+  real, fake = jnp.array([2.0, -1.0]), jnp.array([0.5, -3.0])
+  sp = lambda x: np.log1p(np.exp(x))  # softplus: BCE(logit, 1) = sp(-x), BCE(logit, 0) = sp(x)
+  expected = np.mean(sp(-np.array([2.0, -1.0]))) + np.mean(sp(np.array([0.5, -3.0])))
+  assert float(gan._d_loss("bce", real, fake, 0.0)) == pytest.approx(expected, rel=1e-5)
+  # One-sided smoothing: real targets 0.9.
+  smooth = np.mean(0.9 * sp(-np.array([2.0, -1.0])) + 0.1 * sp(np.array([2.0, -1.0])))
+  assert float(gan._d_loss("bce", real, fake, 0.1)) == pytest.approx(
+      smooth + np.mean(sp(np.array([0.5, -3.0]))), rel=1e-5)
+  assert float(gan._d_loss("hinge", real, fake, 0.0)) == pytest.approx(
+      np.mean([0.0, 2.0]) + np.mean([1.5, 0.0]))
+  assert float(gan._g_loss("hinge", fake)) == pytest.approx(1.25)
+  assert float(gan._g_loss("bce", fake)) == pytest.approx(np.mean(sp(-np.array([0.5, -3.0]))),
+                                                          rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+  """The tiny DCGAN trained 8 steps with the hinge loss and 2 D steps per G step."""
+  workdir = tmp_path_factory.mktemp("gan")
+  config = load_config_file(TINY_DCGAN)
+  config.gan.loss, config.gan.d_steps = "hinge", 2
+  return config, workdir, loop.train_and_evaluate(config, str(workdir))
+
+
+def test_training_runs_and_samples_survive_a_restore(tiny_run):
+  config, workdir, state = tiny_run
+  assert int(state.step) == 8 and int(state.generator.step) == 8
+  assert int(state.discriminator.step) == 16  # d_steps = 2
+  assert os.path.exists(workdir / "samples" / "step_0000008.png")
+  assert os.path.exists(workdir / "samples.png")
+  a = sampling.sample(str(workdir), num=6, seed=1)
+  b = sampling.sample(str(workdir), num=6, seed=1)
+  c = sampling.sample(str(workdir), num=6, seed=2)
+  np.testing.assert_array_equal(a, b)
+  assert not np.allclose(a, c)
+  z = jax.random.normal(jax.random.key(1), (6, config.gan.codings))
+  np.testing.assert_allclose(a, np.asarray(gan.generate(state, z)), rtol=1e-6, atol=1e-6)
+
+
+def test_dense_gan_config_trains(tmp_path):
+  config = load_config_file("dense_gan_mnist5k")
+  config.update(num_epochs=1, num_steps=8, log_every=4, eval_every=8, checkpoint_every=8)
+  state = loop.train_and_evaluate(config, str(tmp_path))
+  records = writers.read_metrics(str(tmp_path))
+  assert [r["step"] for r in records] == [4, 8]
+  assert {"train_d_loss", "train_g_loss", "train_d_real", "train_d_fake",
+          "train_d_grad_norm", "train_g_grad_norm"} <= set(records[-1])
+  assert int(state.step) == 8
+
+
+def test_sample_script_and_its_bad_input(tiny_run, tmp_path):
+  _, run, _ = tiny_run
+  out = run_script("sample.py", f"--workdir={run}", "--num_samples=5", "--seed=3",
+                   f"--out={tmp_path / 'grid.png'}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  images = np.load(tmp_path / "grid.npy")
+  assert images.shape == (5, 28, 28, 1) and images.dtype == np.float32
+  np.testing.assert_array_equal(images, sampling.sample(str(run), num=5, seed=3))
+  before = (tmp_path / "grid.png").read_bytes()
+  again = run_script("sample.py", f"--workdir={run}", f"--out={tmp_path / 'grid.png'}")
+  assert again.returncode == 2 and "exists; choose another --out" in again.stderr
+  assert (tmp_path / "grid.png").read_bytes() == before
+
+  # A GAN workdir without a checkpoint, and a classifier workdir.
+  empty = tmp_path / "empty"
+  workdirs.prepare(str(empty), load_config_file(TINY_DCGAN))
+  with pytest.raises(UserError, match="has no generator checkpoint yet"):
+    sampling.sample(str(empty), num=2)
+  from conftest import tiny_config
+  classifier = tmp_path / "classifier"
+  workdirs.prepare(str(classifier), tiny_config())
+  with pytest.raises(UserError, match="holds a 'classifier' run, not a GAN"):
+    checkpoint.restore_generator(str(classifier))
