@@ -99,7 +99,7 @@ class ConvNet(nn.Module):
   statistics of the global batch and dropout masks do not depend on the device split.
   """
   layers: Sequence[ConvLayer | Mapping] = (ConvLayer(32), ConvLayer(64))
-  dense: Sequence[int] = (128,)
+  dense: Sequence[int] = (128,)  # The head: an MLP with these hidden widths.
   num_classes: int = 10
   dropout: float = 0.0  # After each hidden dense layer.
   axis_name: str | None = None
@@ -118,13 +118,7 @@ class ConvNet(nn.Module):
         x = Pool(layer.pool, layer.pool_size)(x)
       if layer.dropout:
         x = ExampleDropout(layer.dropout, self.axis_name)(x, deterministic=not train)
-    x = x.reshape((x.shape[0], -1))
-    for width in self.dense:
-      x = nn.Dense(width)(x)
-      x = nn.relu(x)
-      if self.dropout:
-        x = ExampleDropout(self.dropout, self.axis_name)(x, deterministic=not train)
-    x = nn.Dense(self.num_classes)(x)
+    x = MLP(self.dense, self.num_classes, self.dropout, self.axis_name)(x, train)
     return x
 
 
