@@ -11,6 +11,9 @@ sum them, and the step's pmean would leave them N times too large.) Gradients w.
 (attacks, VAT) are per-example and are never averaged.
 """
 
+import socket
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -112,10 +115,62 @@ def initialize_distributed(coordinator_address: str | None, num_processes: int |
       0 <= process_id < num_processes):
     raise UserError(f"process_id {process_id} must be in [0, {num_processes}) for "
                     f"num_processes={num_processes}.")
+  if coordinator_address and num_processes is not None and process_id is not None:
+    _check_processes(coordinator_address, num_processes, process_id, timeout_s)
   if jax.config.jax_platforms in ("cpu",) or (coordinator_address or "").startswith("127."):
     # CPU collectives across processes need gloo (localhost tests, CPU clusters).
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-  # A process that never joins makes JAX's C++ client abort the others after `timeout_s`
-  # ("DEADLINE_EXCEEDED ... RegisterTask"); that cannot be caught from Python.
   jax.distributed.initialize(coordinator_address, num_processes, process_id,
                              initialization_timeout=timeout_s)
+
+
+def _check_processes(coordinator_address: str, num_processes: int, process_id: int,
+                     timeout_s: int) -> None:
+  """Before JAX starts, every process reports (process_id, num_processes) to process 0 on the
+  coordinator's port + 1. A missing, duplicate or mismatched process then gets one sentence
+  on every process, instead of JAX's C++ client aborting them after its timeout."""
+  host, port = coordinator_address.rsplit(":", 1)
+  address = (host, int(port) + 1)
+  deadline = time.monotonic() + timeout_s
+  left = lambda: max(0.1, deadline - time.monotonic())
+  advice = ("start every process with the same --coordinator_address and --num_processes "
+            "and its own --process_id")
+  if process_id != 0:
+    reply = ""
+    while not reply and time.monotonic() < deadline:
+      try:
+        with socket.create_connection(address, timeout=left()) as conn:
+          conn.sendall(f"{process_id} {num_processes}".encode())
+          conn.settimeout(left() + 5)
+          reply = conn.recv(1024).decode()
+      except OSError:  # Process 0 is not listening yet.
+        time.sleep(0.2)
+    if reply != "ok":
+      raise UserError(reply or f"Process 0 at {coordinator_address} did not answer within "
+                      f"{timeout_s} s; {advice}.")
+    return
+  joined, conns, problem = {0}, [], None
+  with socket.create_server(("", address[1])) as server:
+    while len(joined) < num_processes and problem is None:
+      server.settimeout(left())
+      try:
+        conn, _ = server.accept()
+      except socket.timeout:
+        break
+      conns.append(conn)
+      pid, count = map(int, conn.recv(64).decode().split())
+      if count != num_processes:
+        problem = (f"process {pid} has --num_processes={count} and process 0 has "
+                   f"{num_processes}")
+      elif pid in joined:
+        problem = f"two processes have --process_id={pid}"
+      joined.add(pid)
+    if problem is None and len(joined) < num_processes:
+      problem = (f"only {len(joined)} of {num_processes} processes reached "
+                 f"{coordinator_address} within {timeout_s} s")
+    message = f"Processes do not match: {problem}; {advice}." if problem else "ok"
+    for conn in conns:
+      conn.sendall(message.encode())
+      conn.close()
+  if problem:
+    raise UserError(message)

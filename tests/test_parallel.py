@@ -107,6 +107,17 @@ def test_indivisible_batch_fails_before_compiling(tmp_path):
   assert not os.path.exists(tmp_path / "config.json")
 
 
+def test_a_missing_process_is_one_sentence_before_compiling(tmp_path):
+  out = subprocess.run(_train_cmd(tmp_path, f"--coordinator_address=127.0.0.1:{_free_port()}",
+                                  "--num_processes=2", "--process_id=0",
+                                  "--initialization_timeout=3"),
+                       cwd=REPO, env=_env(1), capture_output=True, text=True, timeout=120)
+  assert out.returncode == 2 and "Traceback" not in out.stderr
+  assert ("error: Processes do not match: only 1 of 2 processes reached 127.0.0.1:"
+          in out.stderr)
+  assert not os.path.exists(tmp_path / "config.json")
+
+
 def test_bad_process_settings_are_one_sentence(tmp_path):
   out = subprocess.run(_train_cmd(tmp_path, "--coordinator_address=127.0.0.1:1",
                                   "--num_processes=2", "--process_id=2"),
