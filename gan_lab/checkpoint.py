@@ -80,29 +80,40 @@ def _set_aside(workdir: str, step: int) -> str:
   return aside
 
 
+def _run_checkpoints(workdir: str, step: int | None, missing: str):
+  """(config, manager, steps) of the run in `workdir`, checking that `step` exists."""
+  from gan_lab import workdirs  # pylint: disable=g-import-not-at-top
+  config = workdirs.load_config(workdir)
+  mngr = manager(workdir, create=False) if os.path.isdir(checkpoint_dir(workdir)) else None
+  steps = sorted(mngr.all_steps()) if mngr else []
+  if not steps:
+    raise UserError(f"{workdir} has no {missing}")
+  if step is not None and step not in steps:
+    raise UserError(f"{workdir} has no checkpoint at step {step}; it has steps {steps}.")
+  return config, mngr, steps
+
+
+def _abstract_state(config):
+  """The run's state as shapes, replicated on this machine's devices, whatever topology
+  the run was saved from."""
+  from gan_lab.training import experiments  # pylint: disable=g-import-not-at-top
+  sharding = parallel.replicated(parallel.make_mesh(jax.local_devices()))
+  experiment = experiments.get(config.experiment)
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                      jax.eval_shape(lambda: experiment.init_state(config, jax.random.key(0), 1)))
+
+
 def restore_from_workdir(workdir: str, step: int | None = None):
   """(config, state, step) of a run, from its workdir alone (the config is read from it).
 
   The state is for inference and evaluation; to train further, re-run `experiments/train.py`
   on the workdir, which resumes with the run's full optimizer schedule.
   """
-  from gan_lab import workdirs  # pylint: disable=g-import-not-at-top
-  from gan_lab.training import experiments  # pylint: disable=g-import-not-at-top
-  config = workdirs.load_config(workdir)
-  experiment = experiments.get(config.experiment)
-  # Replicated on this machine's devices, whatever topology the run was saved from.
-  sharding = parallel.replicated(parallel.make_mesh(jax.local_devices()))
-  template = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
-      jax.eval_shape(lambda: experiment.init_state(config, jax.random.key(0), 1)))
-  mngr = manager(workdir, create=False) if os.path.isdir(checkpoint_dir(workdir)) else None
-  steps = list(mngr.all_steps()) if mngr else []
-  if not steps:
-    raise UserError(f"{workdir} has no checkpoint yet; train first or pick another workdir.")
+  config, mngr, _ = _run_checkpoints(workdir, step,
+                                     "checkpoint yet; train first or pick another workdir.")
+  template = _abstract_state(config)
   if step is None:
     state, step = restore_latest(mngr, template, workdir=workdir)
-  elif step not in steps:
-    raise UserError(f"{workdir} has no checkpoint at step {step}; it has steps {steps}.")
   else:
     state = _restore(mngr, step, template)
   return config, state, step
@@ -115,27 +126,18 @@ def restore_generator(workdir: str, step: int | None = None):
   (an Orbax partial restore): the discriminator and optimizer states are never loaded.
   """
   from gan_lab import workdirs  # pylint: disable=g-import-not-at-top
-  from gan_lab.training import experiments  # pylint: disable=g-import-not-at-top
-  config = workdirs.load_config(workdir)
-  if config.experiment != "gan":
-    raise UserError(f"{workdir} holds a {config.experiment!r} run, not a GAN; pass the workdir "
-                    "of a run with experiment = 'gan'.")
-  mngr = manager(workdir, create=False) if os.path.isdir(checkpoint_dir(workdir)) else None
-  steps = sorted(mngr.all_steps()) if mngr else []
-  if not steps:
-    raise UserError(f"{workdir} has no generator checkpoint yet; train the GAN first.")
-  if step is not None and step not in steps:
-    raise UserError(f"{workdir} has no checkpoint at step {step}; it has steps {steps}.")
+  kind = workdirs.load_config(workdir).experiment
+  if kind != "gan":
+    raise UserError(f"{workdir} holds a {kind!r} run, not a GAN; pass the workdir of a run "
+                    "with experiment = 'gan'.")
+  config, mngr, steps = _run_checkpoints(workdir, step,
+                                         "generator checkpoint yet; train the GAN first.")
   step = steps[-1] if step is None else step
-  sharding = parallel.replicated(parallel.make_mesh(jax.local_devices()))
-  template = jax.eval_shape(
-      lambda: experiments.get("gan").init_state(config, jax.random.key(0), 1)).generator
-  wanted = {"generator": {"params": template.params, "batch_stats": template.batch_stats}}
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
-                          wanted)
+  generator = _abstract_state(config).generator
+  wanted = {"generator": {"params": generator.params, "batch_stats": generator.batch_stats}}
   restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
-      item=abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+      item=wanted, restore_args=ocp.checkpoint_utils.construct_restore_args(wanted),
       partial_restore=True))).state["generator"]
-  generator = template.replace(params=restored["params"], batch_stats=restored["batch_stats"],
-                               opt_state=None, step=step)
+  generator = generator.replace(params=restored["params"], batch_stats=restored["batch_stats"],
+                                opt_state=None, step=step)
   return config, generator, step
