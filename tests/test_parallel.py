@@ -35,9 +35,16 @@ def _run(cmd, devices, timeout=300):
 
 
 def _free_port():
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
+  """A port P with P + 1 also free: JAX's coordinator takes P, the process check-in P + 1."""
+  while True:
+    with socket.socket() as s, socket.socket() as t:
+      s.bind(("127.0.0.1", 0))
+      port = s.getsockname()[1]
+      try:
+        t.bind(("127.0.0.1", port + 1))
+      except OSError:
+        continue
+      return port
 
 
 def _metrics(workdir):
