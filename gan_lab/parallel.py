@@ -82,6 +82,11 @@ def data_parallel(fn, mesh: Mesh, batch_axes, out_batch_axes, backend: str = "sh
   return run
 
 
+def pmean(tree, axis_name: str | None):
+  """`lax.pmean` over the device axis; the identity for a step run on one device (None)."""
+  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+
 def example_keys(rng: jax.Array, local_batch: int, axis_name: str | None = AXIS) -> jax.Array:
   """One key per example of this device's share, from the example's global batch index.
 

@@ -52,17 +52,14 @@ def train_step(state: TrainState, batch, rng, *, axis_name=None):
     return loss, (logits, updates)
 
   (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  if axis_name is not None:
-    grads = jax.lax.pmean(grads, axis_name)
+  grads = parallel.pmean(grads, axis_name)
   state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
   metrics = {
       "loss": loss,
       "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
       "grad_norm": optax.tree.norm(grads),
   }
-  if axis_name is not None:
-    metrics = jax.lax.pmean(metrics, axis_name)
-  return state, metrics
+  return state, parallel.pmean(metrics, axis_name)
 
 
 def logits_fn(state: TrainState):

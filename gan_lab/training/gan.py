@@ -97,10 +97,6 @@ def _g_loss(kind: str, fake_logits):
   return jnp.mean(optax.sigmoid_binary_cross_entropy(fake_logits, jnp.ones_like(fake_logits)))
 
 
-def _pmean(tree, axis_name):
-  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
-
-
 def d_phase(state: GANState, real, rng, axis_name=None):
   """Phase 1: one discriminator update. Changes only the discriminator."""
   fake, _ = _apply(state.generator, state.generator.params, codings(state, rng, len(real),
@@ -116,7 +112,7 @@ def d_phase(state: GANState, real, rng, axis_name=None):
 
   (loss, (net, real_logits, fake_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       d.params)
-  grads = _pmean(grads, axis_name)
+  grads = parallel.pmean(grads, axis_name)
   d = net.apply_gradients(grads=grads)
   metrics = {"d_loss": loss, "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
              "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),
@@ -135,7 +131,7 @@ def g_phase(state: GANState, batch: int, rng, axis_name=None):
     return _g_loss(state.loss, fake_logits), net
 
   (loss, net), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
-  grads = _pmean(grads, axis_name)
+  grads = parallel.pmean(grads, axis_name)
   return state.replace(generator=net.apply_gradients(grads=grads)), {
       "g_loss": loss, "g_grad_norm": optax.tree.norm(grads)}
 
@@ -148,7 +144,7 @@ def train_step(state: GANState, batch, rng, *, axis_name=None):
       lambda s, r: d_phase(s, real, r, axis_name), state, d_rngs)
   state, g_metrics = g_phase(state, len(real), jax.random.fold_in(rng, 1), axis_name)
   metrics = {**jax.tree.map(lambda m: m[-1], d_metrics), **g_metrics}
-  return state.replace(step=state.step + 1), _pmean(metrics, axis_name)
+  return state.replace(step=state.step + 1), parallel.pmean(metrics, axis_name)
 
 
 def fixed_codings(config, num: int):

@@ -8,11 +8,9 @@ step keys are functions of the global step, so a resumed run repeats an uninterr
 exactly, and the split of a batch over devices does not change the numbers either.
 """
 
-import functools
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
@@ -26,7 +24,7 @@ LR_SCHEDULES = ("constant", "cosine")
 
 
 class TrainingDiverged(UserError):
-  """The loss became NaN or infinite; the last good checkpoint is kept."""
+  """A metric or the state became NaN or infinite; the last good checkpoint is kept."""
 
 
 def _positive(config, *names):
@@ -109,7 +107,6 @@ def train_and_evaluate(config, workdir: str):
   mesh = parallel.make_mesh()
   _validate(config, mesh)
   experiment = experiments.get(config.experiment)
-  data.info(config.dataset)
   data_dir = config.data_dir or None
   train, test = (data.load(config.dataset, s, data_dir) for s in ("train", "test"))
   n = len(train["label"])
