@@ -56,4 +56,8 @@ def gan_config() -> ml_collections.ConfigDict:
   c.gan.label_smoothing = 0.0   # Real images labelled 1 - s for D (one-sided).
   c.gan.d_steps = 1             # Discriminator updates per generator update.
   c.gan.num_grid = 64           # Samples in each grid written at eval steps.
+  # Workdir of a classifier run on the same dataset: at eval steps it judges
+  # num_eval_samples samples (mode coverage, classifier-FID, IS analogue). "" = off.
+  c.gan.classifier_workdir = ""
+  c.gan.num_eval_samples = 1000
   return c

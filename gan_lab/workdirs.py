@@ -19,6 +19,7 @@ CONFIG_FILE = "config.json"
 RESUMABLE_CHANGES = frozenset({
     "num_epochs", "num_steps", "log_every", "eval_every", "checkpoint_every",
     "keep_checkpoints", "data_dir", "on_device", "parallel",
+    "gan.classifier_workdir", "gan.num_eval_samples",  # Only what is measured at eval.
 })
 
 

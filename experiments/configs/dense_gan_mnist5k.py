@@ -4,8 +4,11 @@
 
 Measured 2026-11-29 on the 2-core CPU build machine (jax 0.10.2): 2,500 steps (20 epochs of
 batch 32) in 38 s wall. Means over the last 125 steps: D(x) 0.71, D(G(z)) 0.29, D loss 0.87,
-G loss 1.71; samples.png shows digit-like strokes, several readable (3, 5, 7, 1). A sample
-quality number waits for the classifier-based diagnostics.
+G loss 1.71; samples.png shows digit-like strokes, several readable (3, 5, 7, 1).
+Judged by seed_cnn_mnist5k (--config.gan.classifier_workdir=runs/seed_cnn; the same run
+then took 18 s): at steps 500/1,000/1,500/2,000/2,500 the samples covered 9/10/8/9/7 of 10
+classes, classifier-FID 203/141/114/111/120, IS analogue 4.2/4.4/4.2/4.8/4.4 (real
+digits: 10 classes, FID 5.8, IS 9.6).
 """
 
 from gan_lab.config import gan_config

@@ -2,6 +2,8 @@
 
 All models take images as float in [0, 1] (NHWC) and return logits. Any input
 normalisation belongs inside the model, so that attack budgets (eps) stay in [0, 1] units.
+Each sows its penultimate activations as "features" (collection "intermediates"), which
+`classifier.logits_and_features` reads: the feature space of the classifier-FID.
 """
 
 import dataclasses
@@ -68,6 +70,7 @@ class SeedCNN(nn.Module):
     x = x.reshape((x.shape[0], -1))
     x = nn.Dense(64)(x)
     x = nn.relu(x)
+    self.sow("intermediates", "features", x)
     x = nn.Dense(self.num_classes)(x)
     return x
 
@@ -137,5 +140,6 @@ class MLP(nn.Module):
       x = nn.relu(x)
       if self.dropout:
         x = ExampleDropout(self.dropout, self.axis_name)(x, deterministic=not train)
+    self.sow("intermediates", "features", x)
     x = nn.Dense(self.num_classes)(x)
     return x

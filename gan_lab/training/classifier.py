@@ -7,6 +7,7 @@ are averaged across devices with `lax.pmean`; with None they run on one device a
 import functools
 import os
 
+import flax
 import jax
 import jax.numpy as jnp
 import optax
@@ -65,6 +66,22 @@ def train_step(state: TrainState, batch, rng, *, axis_name=None):
 def logits_fn(state: TrainState):
   """The model in inference mode as a function of float images: what attacks and eval use."""
   return functools.partial(state.apply_fn, state.variables(), train=False)
+
+
+def logits_and_features(state: TrainState):
+  """x -> (logits, penultimate features) in inference mode, for models that sow "features"."""
+
+  def fn(x):
+    logits, inter = state.apply_fn(state.variables(), x, train=False, mutable=["intermediates"])
+    sown = [v for path, v in flax.traverse_util.flatten_dict(inter.get("intermediates", {})).items()
+            if path[-1] == "features"]
+    if not sown:
+      raise UserError("The classifier's model sows no 'features' (its penultimate "
+                      "activations); add self.sow('intermediates', 'features', x) before its "
+                      "last Dense layer.")
+    return logits, sown[-1][0]
+
+  return fn
 
 
 def eval_step(state: TrainState, batch):

@@ -21,6 +21,8 @@ class Experiment:
   make_evaluate: Callable[..., Callable[..., dict]]
   # (state, config, test arrays, workdir) -> paths of figures written at the end of a run.
   figures: Callable[..., list] = lambda *args: []
+  # (config, history of logged metrics, oldest first) -> warning sentences, after each eval.
+  diagnose: Callable[..., list] = lambda config, history: []
 
 
 EXPERIMENTS = {
@@ -35,6 +37,7 @@ EXPERIMENTS = {
         train_step=gan.train_step,
         make_evaluate=gan.make_evaluate,
         figures=gan.figures,
+        diagnose=gan.diagnose,
     ),
 }
 

@@ -13,14 +13,16 @@ BatchNorm (DCGAN): both networks run in training mode, on batch statistics. G's 
 averages come from phase 2's pass and are what sampling uses; D's from phase 1's passes.
 """
 
+import json
 import os
 
 import flax
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from gan_lab import data, models, parallel, viz
+from gan_lab import data, models, parallel, sample_quality, viz
 from gan_lab.errors import UserError
 from gan_lab.training.state import TrainState, make_optimizer
 
@@ -43,9 +45,11 @@ def init_state(config, rng, total_steps: int, axis_name: str | None = parallel.A
   g = config.gan
   if g.loss not in LOSSES:
     raise UserError(f"Unknown config.gan.loss {g.loss!r}; choose one of {', '.join(LOSSES)}.")
-  if not (g.d_steps >= 1 and g.codings >= 1 and 0.0 <= g.label_smoothing < 1.0):
-    raise UserError("config.gan needs d_steps >= 1, codings >= 1 and 0 <= label_smoothing < 1; "
-                    f"got {g.d_steps}, {g.codings}, {g.label_smoothing}.")
+  if not (g.d_steps >= 1 and g.codings >= 1 and 0.0 <= g.label_smoothing < 1.0
+          and g.num_eval_samples >= 2):
+    raise UserError("config.gan needs d_steps >= 1, codings >= 1, 0 <= label_smoothing < 1 "
+                    f"and num_eval_samples >= 2; got {g.d_steps}, {g.codings}, "
+                    f"{g.label_smoothing}, {g.num_eval_samples}.")
   shape = data.info(config.dataset).image_shape
   g_model = models.create(g.generator, axis_name=axis_name, image_shape=shape,
                           **g.generator_kwargs)
@@ -153,19 +157,38 @@ def fixed_codings(config, num: int):
 
 
 def make_evaluate(config, mesh, test_batches, n: int, workdir: str):
-  """Every eval: a grid of samples from the run's fixed codings, `<workdir>/samples/`."""
+  """Every eval: a sample grid from the run's fixed codings (`<workdir>/samples/`) and, with
+  `config.gan.classifier_workdir`, the judged quality of `num_eval_samples` samples."""
   del mesh, test_batches, n
   z = fixed_codings(config, config.gan.num_grid)
   sample = jax.jit(generate)
+  judge, eval_z = None, None
+  if config.gan.classifier_workdir:
+    judge = sample_quality.Judge(config.gan.classifier_workdir, config.dataset,
+                                 config.data_dir or None)
+    eval_z = jax.random.normal(jax.random.key(config.seed + 2),
+                               (config.gan.num_eval_samples, config.gan.codings))
 
   def evaluate(state, step):
     images = jax.device_get(sample(state, z))
+    scores = {}
+    if judge is not None:
+      scores = judge(np.concatenate([jax.device_get(sample(state, eval_z[i:i + 500]))
+                                     for i in range(0, len(eval_z), 500)]))
     if jax.process_index() == 0:
       os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
-      viz.image_grid(images, os.path.join(workdir, "samples", f"step_{step:07d}.png"))
-    return {}
+      path = os.path.join(workdir, "samples", f"step_{step:07d}")
+      viz.image_grid(images, path + ".png")
+      if scores:
+        with open(path + ".json", "w") as f:
+          json.dump({k: np.asarray(v).tolist() for k, v in scores.items()}, f)
+    return {k: v for k, v in scores.items() if np.ndim(v) == 0}
 
   return evaluate
+
+
+def diagnose(config, history: list[dict]) -> list[str]:
+  return sample_quality.collapse_warnings(history, data.info(config.dataset).num_classes)
 
 
 def figures(state: GANState, config, test, workdir: str) -> list[str]:

@@ -119,21 +119,23 @@ def train_and_evaluate(config, workdir: str):
   state = jax.device_put(experiment.init_state(config, init_key, total),
                          parallel.replicated(mesh))
 
-  workdir = workdirs.prepare(workdir, config)
-  mngr = checkpoint.manager(workdir, config.keep_checkpoints)
-  restored, start = checkpoint.restore_latest(mngr, state, workdir=workdir, set_aside=True)
-  state, start = (restored, start) if restored is not None else (state, 0)
-  if start:
-    logging.info("Resuming %s from step %d.", workdir, start)
-
   on_device = ON_DEVICE[str(config.on_device).lower()]
   if on_device is None:
     on_device = chunks.fits_on_device(sum(a.nbytes for a in (*train.values(), *test.values())))
   on_device = on_device and jax.process_count() == 1  # Many hosts: each sends its own rows.
   train_batches = chunks.Batcher(train, mesh, on_device)
   train_chunk = chunks.make_train_chunk(experiment.train_step, mesh, config.parallel)
+  # Before the workdir is touched: evaluation may restore and check other runs.
   evaluate = experiment.make_evaluate(config, mesh, chunks.Batcher(test, mesh, on_device),
-                                      len(test["label"]), workdir)
+                                      len(test["label"]), os.path.abspath(workdir))
+
+  workdir = workdirs.prepare(workdir, config)
+  mngr = checkpoint.manager(workdir, config.keep_checkpoints)
+  restored, start = checkpoint.restore_latest(mngr, state, workdir=workdir, set_aside=True)
+  state, start = (restored, start) if restored is not None else (state, 0)
+  if start:
+    logging.info("Resuming %s from step %d.", workdir, start)
+  history = [r for r in writers.read_metrics(workdir) if r["step"] <= start] if start else []
 
   is_main = jax.process_index() == 0
   writer = writers.MetricWriter(workdir, resume_step=start) if is_main else None
@@ -147,8 +149,12 @@ def train_and_evaluate(config, workdir: str):
       if message:
         raise TrainingDiverged(message)
       scalars = {f"train_{k}": float(np.mean(v)) for k, v in metrics.items()}
+      history.append({"step": end, **scalars})
       if end == total or (config.eval_every > 0 and end % config.eval_every == 0):
         scalars.update(evaluate(state, end))
+        history[-1].update(scalars)
+        for warning in experiment.diagnose(config, history):
+          logging.warning("Step %d: %s", end, warning)
       if writer:
         writer.write(end, scalars)
       progress.update(end, scalars)
