@@ -64,3 +64,20 @@ def run(main):
       sys.exit(2)
 
   app.run(wrapped, flags_parser=_parse_flags)
+
+
+def floats(flag: str, values) -> list[float]:
+  """A list flag's values as floats, or one sentence naming the bad one."""
+  try:
+    return [float(v) for v in values]
+  except ValueError as e:
+    raise UserError(f"{flag} takes numbers separated by commas; got {','.join(values)}.") from e
+
+
+def named_paths(flag: str, values) -> dict:
+  """{name: path} from a list flag of name=path items."""
+  pairs = [v.split("=", 1) for v in values]
+  if any(len(p) != 2 or not all(p) for p in pairs):
+    raise UserError(f"{flag} takes name=workdir items separated by commas; got "
+                    f"{','.join(values)}.")
+  return dict(pairs)

@@ -1,7 +1,7 @@
 """Defaults shared by the configs in experiments/configs: one place for every field.
 
 `base_config()` holds what every experiment reads (data, optimizer, schedule, logging);
-`classifier_config()` and `gan_config()` add their experiment's own fields.
+`classifier_config()`, `adversarial_config()`, `poison_config()` and `gan_config()` add their experiment's own fields.
 """
 
 import ml_collections
@@ -40,6 +40,33 @@ def classifier_config() -> ml_collections.ConfigDict:
   c = base_config()
   c.model = "SeedCNN"           # A key of gan_lab.models.MODELS.
   c.model_kwargs = ml_collections.ConfigDict()
+  return c
+
+
+def poison_config() -> ml_collections.ConfigDict:
+  """A classifier trained on poisoned data (`gan_lab.poisoning`); the test split stays clean."""
+  c = classifier_config()
+  c.experiment = "poisoned"
+  c.poison = ml_collections.ConfigDict()
+  c.poison.kind = "random_flip"  # random_flip, class_flip or backdoor.
+  c.poison.fraction = 0.1        # Of the examples the kind may poison.
+  c.poison.source_class = 7      # class_flip: relabelled from this class...
+  c.poison.target_class = 1      # ...to this one; backdoor: the trigger's label.
+  c.poison.patch_size = 3        # backdoor: the trigger's side in pixels.
+  return c
+
+
+def adversarial_config() -> ml_collections.ConfigDict:
+  """A classifier trained on clean and attacked examples (`gan_lab.training.adversarial`)."""
+  c = classifier_config()
+  c.experiment = "adversarial"
+  c.adv = ml_collections.ConfigDict()
+  c.adv.method = "fgsm"         # fgsm (Goodfellow), pgd (Madry) or noise (the baseline).
+  c.adv.eps = 0.1               # L-inf budget in [0, 1] pixel units, for training and eval.
+  c.adv.alpha = 0.5             # Weight of the clean loss; 1 - alpha on the attacked copy.
+  c.adv.pgd_steps = 7           # pgd: iterations while training...
+  c.adv.step_size = 0.0         # ...of this size (0 = 2.5 * eps / pgd_steps).
+  c.adv.eval_pgd_steps = 10     # PGD iterations of the robust accuracy at eval.
   return c
 
 

@@ -19,7 +19,7 @@ import os
 import jax
 import numpy as np
 
-from gan_lab import checkpoint, data, workdirs
+from gan_lab import data, workdirs
 from gan_lab.errors import UserError
 from gan_lab.training import classifier
 
@@ -79,11 +79,7 @@ class Judge:
       raise UserError(f"gan.classifier_workdir {classifier_workdir} holds no run; train a "
                       f"classifier on {dataset} there first (experiments/train.py with a "
                       "classifier config), or set gan.classifier_workdir=''.")
-    config, state, _ = checkpoint.restore_from_workdir(classifier_workdir)
-    if config.experiment != "classifier":
-      raise UserError(f"{classifier_workdir} holds a {config.experiment!r} run, not a "
-                      "classifier; pass the workdir of a classifier trained on "
-                      f"{dataset} as gan.classifier_workdir.")
+    config, state, _ = classifier.restore(classifier_workdir)
     if config.dataset != dataset:
       raise UserError(f"The classifier in {classifier_workdir} was trained on "
                       f"{config.dataset}, not on {dataset}; train one on {dataset} to judge "

@@ -29,6 +29,20 @@ def training_curves(records: list[dict], path: str) -> str:
   return _save(fig, path)
 
 
+def metric_curves(x, series: dict, path: str, xlabel: str, ylabel: str, title: str = "") -> str:
+  """One line per named series of values over the same x (e.g. accuracy vs poison fraction)."""
+  fig = Figure(figsize=(5, 3.5))
+  ax = fig.add_subplot(1, 1, 1)
+  for name, y in series.items():
+    ax.plot(x, np.asarray(y, np.float64), marker="o", label=name)  # None (NaN) leaves a gap.
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  ax.legend(fontsize=8)
+  ax.grid(alpha=0.3)
+  return _save(fig, path)
+
+
 def image_grid(images: np.ndarray, path: str, *, titles=None, ncols: int | None = None,
                cmap: str = "gray", normalize_each: bool = False) -> str:
   """Images [N, H, W, C] (C = 1 or 3, values in [0, 1] unless `normalize_each`) in a grid."""
@@ -78,4 +92,27 @@ def feature_maps(image: np.ndarray, maps: np.ndarray, path: str, title: str = ""
     ax.imshow(m, cmap="viridis")
     ax.set_title(f"{title} {i}", fontsize=7)
     ax.set_axis_off()
+  return _save(fig, path)
+
+
+def adversarial_examples(x: np.ndarray, x_adv: np.ndarray, clean_titles, adv_titles,
+                         path: str) -> str:
+  """The lecture's panda figure, one row per image: original | perturbation | adversarial.
+
+  The perturbation is rescaled to the full grey range (mid-grey = 0) to be visible.
+  """
+  x, x_adv = np.asarray(x, np.float32), np.asarray(x_adv, np.float32)
+  delta = x_adv - x
+  scale = max(float(np.abs(delta).max()), 1e-12)
+  fig = Figure(figsize=(6, 2.1 * len(x)))
+  for i in range(len(x)):
+    for j, (img, title) in enumerate([
+        (x[i], f"original: {clean_titles[i]}"),
+        (0.5 + 0.5 * delta[i] / scale, f"perturbation (max {scale:.3g})"),
+        (x_adv[i], f"adversarial: {adv_titles[i]}")]):
+      ax = fig.add_subplot(len(x), 3, 3 * i + j + 1)
+      img = np.clip(img, 0.0, 1.0)
+      ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+      ax.set_title(title, fontsize=8)
+      ax.set_axis_off()
   return _save(fig, path)

@@ -161,17 +161,18 @@ def test_corrupt_latest_checkpoint_falls_back_and_is_kept_aside(tmp_path, caplog
 def test_diverging_run_names_the_step_and_keeps_the_last_good_checkpoint(
     tmp_path, monkeypatch, poison_loss, bad_update, match):
   base = experiments.get("classifier")
+  config = tiny_config(experiment="nan_test", num_steps=12, log_every=2, checkpoint_every=4)
 
   def poisoned_step(state, batch, rng, axis_name=None):
-    new_state, metrics = base.train_step(state, batch, rng, axis_name=axis_name)
+    new_state, metrics = base.make_train_step(config)(state, batch, rng, axis_name=axis_name)
     poison = jnp.where(state.step == bad_update - 1, jnp.nan, 0.0)
     new_state = new_state.replace(params=jax.tree.map(lambda p: p + poison, new_state.params))
     return new_state, {**metrics, "loss": metrics["loss"] + (poison if poison_loss else 0.0)}
 
   monkeypatch.setitem(experiments.EXPERIMENTS, "nan_test",
-                      experiments.Experiment(**{**base.__dict__, "train_step": poisoned_step}))
+                      experiments.Experiment(**{**base.__dict__,
+                                                "make_train_step": lambda c: poisoned_step}))
   workdir = str(tmp_path)
-  config = tiny_config(experiment="nan_test", num_steps=12, log_every=2, checkpoint_every=4)
   with pytest.raises(loop.TrainingDiverged, match=match) as e:
     loop.train_and_evaluate(config, workdir)
   assert "\n" not in str(e.value)

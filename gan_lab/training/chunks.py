@@ -26,6 +26,11 @@ def fits_on_device(nbytes: int, device=None) -> bool:
   return nbytes <= limit // 4
 
 
+def with_index(split: dict) -> dict:
+  """A split's arrays plus each example's index ("index"), which can key its randomness."""
+  return {**split, "index": np.arange(len(split["label"]), dtype=np.int32)}
+
+
 class Batcher:
   """Global [steps, batch, ...] arrays from example indices, split over devices by batch.
 

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_lab import data, models, parallel, viz
+from gan_lab import checkpoint, data, models, parallel, viz, workdirs
 from gan_lab.errors import UserError
 from gan_lab.training import chunks
 from gan_lab.training.state import TrainState, make_optimizer
@@ -61,6 +61,16 @@ def train_step(state: TrainState, batch, rng, *, axis_name=None):
       "grad_norm": optax.tree.norm(grads),
   }
   return state, parallel.pmean(metrics, axis_name)
+
+
+def restore(workdir: str, step: int | None = None):
+  """(config, state, step) of a classifier run (any experiment with a `model`), for inference."""
+  config = workdirs.load_config(workdir)
+  if "model" not in config:
+    raise UserError(f"{workdir} holds a {config.experiment!r} run, not a classifier; pass the "
+                    "workdir of a classifier run (experiments/train.py with a classifier "
+                    "config).")
+  return checkpoint.restore_from_workdir(workdir, step)
 
 
 def logits_fn(state: TrainState):

@@ -8,33 +8,50 @@ import dataclasses
 from typing import Any, Callable
 
 from gan_lab.errors import UserError
-from gan_lab.training import classifier, gan
+from gan_lab.training import adversarial, classifier, gan, poisoned
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
   # (config, rng, total_steps) -> state: any pytree with a `step` counter.
   init_state: Callable[..., Any]
-  # (state, batch, rng, *, axis_name=None) -> (state, metrics), per device, pmap style.
-  train_step: Callable[..., Any]
+  # config -> train_step(state, batch, rng, *, axis_name=None) -> (state, metrics), per
+  # device, pmap style.
+  make_train_step: Callable[..., Callable[..., Any]]
   # (config, mesh, test Batcher, test size, workdir) -> evaluate(state, step) -> named metrics.
   make_evaluate: Callable[..., Callable[..., dict]]
   # (state, config, test arrays, workdir) -> paths of figures written at the end of a run.
   figures: Callable[..., list] = lambda *args: []
   # (config, history of logged metrics, oldest first) -> warning sentences, after each eval.
   diagnose: Callable[..., list] = lambda config, history: []
+  # (config, train arrays, test arrays) -> (train, test) as the experiment trains and
+  # evaluates on them; runs before anything is written, so it may raise UserError.
+  prepare_data: Callable[..., Any] = lambda config, train, test: (train, test)
 
 
 EXPERIMENTS = {
     "classifier": Experiment(
         init_state=classifier.init_state,
-        train_step=classifier.train_step,
+        make_train_step=lambda config: classifier.train_step,
         make_evaluate=classifier.make_evaluate,
         figures=classifier.figures,
     ),
+    "adversarial": Experiment(
+        init_state=adversarial.init_state,
+        make_train_step=adversarial.make_train_step,
+        make_evaluate=adversarial.make_evaluate,
+        figures=classifier.figures,
+    ),
+    "poisoned": Experiment(
+        init_state=classifier.init_state,
+        make_train_step=lambda config: classifier.train_step,
+        make_evaluate=poisoned.make_evaluate,
+        figures=classifier.figures,
+        prepare_data=poisoned.prepare_data,
+    ),
     "gan": Experiment(
         init_state=gan.init_state,
-        train_step=gan.train_step,
+        make_train_step=lambda config: gan.train_step,
         make_evaluate=gan.make_evaluate,
         figures=gan.figures,
         diagnose=gan.diagnose,

@@ -109,6 +109,7 @@ def train_and_evaluate(config, workdir: str):
   experiment = experiments.get(config.experiment)
   data_dir = config.data_dir or None
   train, test = (data.load(config.dataset, s, data_dir) for s in ("train", "test"))
+  train, test = experiment.prepare_data(config, train, test)
   n = len(train["label"])
   if config.batch_size > n:
     raise UserError(f"batch_size {config.batch_size} is larger than the {n} training examples.")
@@ -124,10 +125,12 @@ def train_and_evaluate(config, workdir: str):
     on_device = chunks.fits_on_device(sum(a.nbytes for a in (*train.values(), *test.values())))
   on_device = on_device and jax.process_count() == 1  # Many hosts: each sends its own rows.
   train_batches = chunks.Batcher(train, mesh, on_device)
-  train_chunk = chunks.make_train_chunk(experiment.train_step, mesh, config.parallel)
+  train_chunk = chunks.make_train_chunk(experiment.make_train_step(config), mesh,
+                                         config.parallel)
   # Before the workdir is touched: evaluation may restore and check other runs.
-  evaluate = experiment.make_evaluate(config, mesh, chunks.Batcher(test, mesh, on_device),
-                                      len(test["label"]), os.path.abspath(workdir))
+  test_batches = chunks.Batcher(chunks.with_index(test), mesh, on_device)
+  evaluate = experiment.make_evaluate(config, mesh, test_batches, len(test["label"]),
+                                      os.path.abspath(workdir))
 
   workdir = workdirs.prepare(workdir, config)
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)

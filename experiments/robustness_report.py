@@ -1,0 +1,35 @@
+"""The lecture's comparison, measured: normal, noise-trained and adversarially trained models
+on clean, noisy, FGSM and PGD test inputs.
+
+  python experiments/robustness_report.py \
+      --models=normal=runs/seed_cnn,noise=runs/adv_noise,fgsm=runs/adv_fgsm,pgd=runs/adv_pgd \
+      --eps=0.1,0.2 --out=runs/robustness
+
+Writes robustness.json and robustness.md. `robust_accuracy` is the per-example worst case
+over clean and every attack run, not an average.
+"""
+
+from absl import flags
+
+from gan_lab import cli, robustness
+
+_MODELS = flags.DEFINE_list("models", None, "name=workdir of each classifier.")
+_EPS = flags.DEFINE_list("eps", ["0.1", "0.2"], "L-inf budgets, in [0, 1] pixel units.")
+_PGD_STEPS = flags.DEFINE_integer("pgd_steps", 20, "PGD iterations.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of noise and random starts.")
+_OUT = flags.DEFINE_string("out", None, "Output directory.")
+flags.mark_flags_as_required(["models", "out"])
+
+
+def main(argv):
+  del argv
+  spec = robustness.AttackSpec(pgd_steps=_PGD_STEPS.value)
+  rows = robustness.compare(cli.named_paths("--models", _MODELS.value),
+                            cli.floats("--eps", _EPS.value), spec, seed=_SEED.value)
+  columns = ["accuracy_clean", *(f"accuracy_{a}" for a in spec.attacks), "robust_accuracy"]
+  print(f"Wrote {robustness.write_table(rows, columns, _OUT.value, 'robustness')}")
+  print(robustness.markdown_table(rows, columns))
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,35 @@
+"""Black-box transfer: attacks crafted on surrogate classifiers, scored on a target.
+
+  python experiments/transfer.py --target=runs/seed_cnn \
+      --surrogates=seed1=runs/seed_cnn_seed1,mlp=runs/mlp --eps=0.1,0.2 --out=runs/transfer
+
+Writes transfer.json and transfer.md: per crafting model ("white-box" is the target itself)
+and eps, the target's accuracy and the attacks' success rates (the share of the examples the
+target gets right that the attack flips).
+"""
+
+from absl import flags
+
+from gan_lab import cli, robustness
+
+_TARGET = flags.DEFINE_string("target", None, "Workdir of the attacked classifier.")
+_SURROGATES = flags.DEFINE_list("surrogates", None, "name=workdir of each surrogate.")
+_ATTACK = flags.DEFINE_list("attack", ["fgsm", "pgd"], "Attacks: fgsm, pgd (and noise).")
+_EPS = flags.DEFINE_list("eps", ["0.1", "0.2"], "L-inf budgets, in [0, 1] pixel units.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of random starts.")
+_OUT = flags.DEFINE_string("out", None, "Output directory.")
+flags.mark_flags_as_required(["target", "surrogates", "out"])
+
+
+def main(argv):
+  del argv
+  spec = robustness.AttackSpec(attacks=tuple(_ATTACK.value))
+  rows = robustness.transfer(_TARGET.value, cli.named_paths("--surrogates", _SURROGATES.value),
+                             cli.floats("--eps", _EPS.value), spec, seed=_SEED.value)
+  columns = [f"{m}_{a}" for a in spec.attacks for m in ("accuracy", "success")]
+  print(f"Wrote {robustness.write_table(rows, columns, _OUT.value, 'transfer', target=_TARGET.value)}")
+  print(robustness.markdown_table(rows, columns))
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,91 @@
+"""Adversarial training: the classifier trained on a mix of clean and attacked examples.
+
+Goodfellow et al. (2015): loss = alpha * CE(x) + (1 - alpha) * CE(fgsm(x)), alpha 0.5.
+Madry et al. (2018): PGD from a random start, alpha 0 (adversarial examples only).
+The noise baseline: the same mix with random-sign noise of the same L-inf size.
+
+Attacks are crafted on the current parameters in inference mode (they must not change
+BatchNorm statistics or depend on dropout keys); the loss then runs in training mode on the
+clean and attacked halves together. PGD's random starts come from `parallel.example_keys`,
+so a step gives the same numbers however the batch is split over devices.
+"""
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_lab import attacks, data, parallel, robustness
+from gan_lab.errors import UserError
+from gan_lab.training import classifier
+
+METHODS = ("fgsm", "pgd", "noise")
+
+
+def init_state(config, rng, total_steps: int, axis_name: str | None = parallel.AXIS):
+  a = config.adv
+  if a.method not in METHODS:
+    raise UserError(f"Unknown config.adv.method {a.method!r}; choose one of "
+                    f"{', '.join(METHODS)}.")
+  if not (a.eps > 0 and 0.0 <= a.alpha <= 1.0 and a.pgd_steps >= 1 and a.step_size >= 0):
+    raise UserError("config.adv needs eps > 0, 0 <= alpha <= 1, pgd_steps >= 1 and "
+                    f"step_size >= 0; got {a.eps}, {a.alpha}, {a.pgd_steps}, {a.step_size}.")
+  return classifier.init_state(config, rng, total_steps, axis_name)
+
+
+def perturb(config, state, x, y, rng, axis_name=None):
+  """The attacked copy of the batch for `config.adv.method`, on the current parameters."""
+  a = config.adv
+  logits_fn = classifier.logits_fn(state)
+  if a.method == "fgsm":
+    x_adv = attacks.fgsm(logits_fn, x, y, a.eps)
+  elif a.method == "pgd":
+    x_adv = attacks.pgd(logits_fn, x, y, a.eps, step_size=a.step_size or None,
+                        num_steps=a.pgd_steps, rng=rng, axis_name=axis_name)
+  else:
+    x_adv = attacks.random_noise(x, a.eps, rng, axis_name=axis_name)
+  return jax.lax.stop_gradient(x_adv)
+
+
+def make_train_step(config):
+  """(state, batch, rng) -> (state, metrics), as `classifier.train_step`, on the mix."""
+  alpha = config.adv.alpha
+
+  def train_step(state, batch, rng, *, axis_name=None):
+    x, y = classifier.to_float(batch["image"]), batch["label"]
+    x_adv = perturb(config, state, x, y, jax.random.fold_in(rng, 1), axis_name)
+    both = jnp.concatenate([x, x_adv])
+    weights = jnp.concatenate([jnp.full(len(x), alpha), jnp.full(len(x), 1.0 - alpha)])
+
+    def loss_fn(params):
+      logits, updates = state.apply_fn(
+          state.replace(params=params).variables(), both, train=True,
+          rngs={"dropout": jax.random.fold_in(rng, 0)}, mutable=["batch_stats"])
+      ce = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.concatenate([y, y]))
+      return jnp.sum(weights * ce) / len(x), (logits, updates)
+
+    (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    grads = parallel.pmean(grads, axis_name)
+    state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
+    correct = jnp.argmax(logits, -1) == jnp.concatenate([y, y])
+    metrics = {"loss": loss, "accuracy": jnp.mean(correct[:len(x)]),
+               "adv_accuracy": jnp.mean(correct[len(x):]), "grad_norm": optax.tree.norm(grads)}
+    return state, parallel.pmean(metrics, axis_name)
+
+  return train_step
+
+
+def make_evaluate(config, mesh, test_batches, n: int, workdir: str):
+  """The classifier's test loss and accuracy, plus accuracy under noise, FGSM and PGD at
+  config.adv.eps and the per-example worst case (`test_robust_accuracy`)."""
+  clean = classifier.make_evaluate(config, mesh, test_batches, n, workdir)
+  spec = robustness.AttackSpec(pgd_steps=config.adv.eval_pgd_steps)
+  attacked = robustness.make_evaluator(
+      spec, data.info(config.dataset).num_classes, mesh, seed=config.seed,
+      batch_size=config.eval_batch_size, backend=config.parallel)
+
+  def evaluate(state, step):
+    scores = attacked(state, test_batches, n, config.adv.eps)
+    return {**clean(state, step), "test_robust_accuracy": scores["robust_accuracy"],
+            **{f"test_accuracy_{a}": scores[f"accuracy_{a}"] for a in spec.attacks}}
+
+  return evaluate

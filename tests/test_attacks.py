@@ -1,0 +1,209 @@
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import run_script, tiny_config
+from gan_lab import attacks, cli, data, robustness
+from gan_lab.errors import UserError
+from gan_lab.training import adversarial, classifier, loop
+from gan_lab.config import adversarial_config
+
+K = 4
+
+
+@pytest.fixture(scope="module")
+def linear():
+  """A linear model, whose input gradient is known exactly: W (softmax(xW + b) - onehot(y))."""
+  rng = np.random.default_rng(0)
+  w = jnp.asarray(rng.normal(size=(12, K)), jnp.float32)
+  b = jnp.asarray(rng.normal(size=K), jnp.float32)
+  fn = lambda x: x.reshape(len(x), -1) @ w + b
+  x = jnp.asarray(rng.uniform(0.2, 0.8, size=(6, 2, 2, 3)), jnp.float32)
+  y = jnp.asarray(rng.integers(0, K, 6))
+
+  def grad(x, y):
+    p = jax.nn.softmax(fn(x))
+    return ((p - jax.nn.one_hot(y, K)) @ w.T).reshape(x.shape)
+
+  return fn, x, y, grad
+
+
+def test_fgsm_is_one_signed_gradient_step(linear):
+  fn, x, y, grad = linear
+  eps = 0.05
+  np.testing.assert_allclose(attacks.fgsm(fn, x, y, eps), x + eps * np.sign(grad(x, y)),
+                             atol=1e-6)
+  # Targeted: down the gradient of the target's cross-entropy.
+  t = (y + 1) % K
+  np.testing.assert_allclose(attacks.fgsm(fn, x, t, eps, targeted=True),
+                             x - eps * np.sign(grad(x, t)), atol=1e-6)
+  # No labels: the model's own predictions.
+  pred = jnp.argmax(fn(x), -1)
+  np.testing.assert_array_equal(attacks.fgsm(fn, x, None, eps), attacks.fgsm(fn, x, pred, eps))
+  # L2: a step of length eps per example along the gradient.
+  x_l2 = attacks.fgsm(fn, x, y, eps, norm="l2")
+  g = np.asarray(grad(x, y)).reshape(6, -1)
+  np.testing.assert_allclose(np.asarray(x_l2 - x).reshape(6, -1),
+                             eps * g / np.linalg.norm(g, axis=1, keepdims=True), atol=1e-6)
+  # Clipped to the bounds.
+  big = attacks.fgsm(fn, x, y, 0.5)
+  assert float(big.min()) >= 0.0 and float(big.max()) <= 1.0
+
+
+def test_attacks_jit_and_vmap(linear):
+  fn, x, y, _ = linear
+  eps = jnp.array([0.0, 0.01, 0.1])
+  out = jax.jit(jax.vmap(lambda e: attacks.fgsm(fn, x, y, e)))(eps)
+  np.testing.assert_allclose(out[1], attacks.fgsm(fn, x, y, 0.01), atol=1e-6)
+  np.testing.assert_allclose(out[0], x)
+  pgd = jax.jit(lambda x, k: attacks.pgd(fn, x, y, 0.1, num_steps=3, rng=k))
+  assert pgd(x, jax.random.key(0)).shape == x.shape
+
+
+def test_pgd_iterates_stay_in_the_ball_and_bounds(linear):
+  fn, x, y, _ = linear
+  eps = 0.3  # Larger than the distance to the bounds for some pixels: both constraints bind.
+  for steps in (1, 2, 5):
+    for rng in (None, jax.random.key(1)):
+      x_adv = attacks.pgd(fn, x, y, eps, step_size=0.2, num_steps=steps, rng=rng)
+      assert float(jnp.max(jnp.abs(x_adv - x))) <= eps + 1e-6
+      assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+  # Without a random start, one step of size eps is FGSM (BIM's first step).
+  np.testing.assert_allclose(attacks.pgd(fn, x, y, 0.05, step_size=0.05, num_steps=1),
+                             attacks.fgsm(fn, x, y, 0.05), atol=1e-6)
+  a = attacks.pgd(fn, x, y, 0.1, num_steps=2, rng=jax.random.key(1))
+  b = attacks.pgd(fn, x, y, 0.1, num_steps=2, rng=jax.random.key(2))
+  assert not np.allclose(a, b)
+
+
+def test_noise_has_the_same_linf_size_and_per_example_keys():
+  x = jnp.full((16, 4, 4, 1), 0.5)
+  noisy = attacks.random_noise(x, 0.1, jax.random.key(0))
+  np.testing.assert_allclose(np.abs(noisy - x), 0.1, atol=1e-6)
+  assert 0.3 < float(jnp.mean(noisy > x)) < 0.7
+  # Example i's noise depends on its index only, not on the batch it came in.
+  np.testing.assert_array_equal(attacks.random_noise(x[:8], 0.1, jax.random.key(0)), noisy[:8])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"eps": -0.1}, "eps must be >= 0"),
+    ({"bounds": (1.0, 0.0)}, "bounds must have min < max"),
+    ({"x_scale": 255.0}, r"outside bounds \(0.0, 1.0\); scale them"),
+    ({"y_shift": K}, r"Labels must be in \[0, 4\)"),
+    ({"norm": "l1"}, "Unknown norm 'l1'"),
+])
+def test_bad_attack_arguments_are_one_sentence(linear, kwargs, match):
+  fn, x, y, _ = linear
+  x = x * kwargs.pop("x_scale", 1.0)
+  y = y + kwargs.pop("y_shift", 0)
+  with pytest.raises(UserError, match=match):
+    attacks.fgsm(fn, x, y, **{"eps": 0.1, **kwargs})
+
+
+def test_robustness_on_a_trained_classifier(classifier_run):
+  _, state = classifier_run
+  test = data.load("mnist5k", "test")
+  test = {k: v[:300] for k, v in test.items()}
+  spec = robustness.AttackSpec(pgd_steps=5)
+  r0, r1, r2 = robustness.evaluate(state, test, [0.0, 0.1, 0.3], spec, batch_size=100)
+  clean = float(np.mean(np.argmax(classifier.logits_fn(state)(classifier.to_float(
+      test["image"])), -1) == test["label"]))
+  assert r0["accuracy_clean"] == pytest.approx(clean)
+  assert all(r0[f"accuracy_{a}"] == pytest.approx(clean) for a in robustness.ATTACKS)
+  for r in (r1, r2):
+    assert r["accuracy_pgd"] <= r["accuracy_fgsm"] <= r["accuracy_clean"]
+    assert r["robust_accuracy"] <= min(r[f"accuracy_{a}"] for a in robustness.ATTACKS)
+    assert r["accuracy_noise"] > r["accuracy_fgsm"]
+  assert r2["accuracy_pgd"] < 0.05 < r1["accuracy_pgd"]
+  assert robustness.sanity_checks([r0, r1, r2]) == []
+  # The batch size does not change the numbers (randomness is keyed by example index).
+  again = robustness.evaluate(state, test, [0.1], spec, batch_size=60)[0]
+  assert again == pytest.approx(r1)
+  # Targeted at class 3: the success rate counts only examples of other classes.
+  spec = robustness.AttackSpec(attacks=("fgsm", "pgd"), targeted=True, target_class=3)
+  (t,) = robustness.evaluate(state, test, [0.3], spec, batch_size=100)
+  assert t["success_pgd"] > 0.5 and t["success_pgd"] >= t["success_fgsm"]
+
+
+def test_sanity_checks_flag_gradient_masking():
+  masked = [{"eps": 0.1, "accuracy_clean": 0.9, "accuracy_fgsm": 0.5, "accuracy_pgd": 0.7},
+            {"eps": 0.3, "accuracy_clean": 0.9, "accuracy_fgsm": 0.6, "accuracy_pgd": 0.8}]
+  warnings = robustness.sanity_checks(masked)
+  assert len(warnings) == 3 and "PGD is weaker than FGSM at eps 0.1" in warnings[0]
+  assert "still 0.800 at eps 0.3" in warnings[2]
+
+
+def test_attack_script_writes_results_and_refuses_bad_input(classifier_run, tmp_path):
+  workdir, _ = classifier_run
+  out = run_script("attack.py", f"--workdir={workdir}", "--eps=0,0.2", "--pgd_steps=3",
+                   f"--out={tmp_path / 'a'}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  with open(tmp_path / "a" / "attack_results.json") as f:
+    results = json.load(f)["results"]
+  assert [r["eps"] for r in results] == [0.0, 0.2]
+  assert results[1]["accuracy_pgd"] < results[0]["accuracy_pgd"]
+  assert {"accuracy_vs_eps.png", "panda.png"} <= set(os.listdir(tmp_path / "a"))
+  again = run_script("attack.py", f"--workdir={workdir}", "--eps=0.1", f"--out={tmp_path / 'a'}")
+  assert again.returncode == 2 and "already holds attack_results.json" in again.stderr
+  for flag, message in [("--eps=-0.1", "eps must be >= 0"),
+                        ("--targeted --target_class=12", "target_class must be in [0, 10)")]:
+    bad = run_script("attack.py", f"--workdir={workdir}", *flag.split(),
+                     f"--out={tmp_path / 'bad'}")
+    assert bad.returncode == 2 and message in bad.stderr.strip().splitlines()[-1], bad.stderr
+  assert not os.path.exists(tmp_path / "bad")
+  with pytest.raises(UserError, match="Unknown attack cw"):
+    robustness.AttackSpec(attacks=("cw",))
+  with pytest.raises(UserError, match="--eps takes numbers separated by commas; got x"):
+    cli.floats("--eps", ["x"])
+  with pytest.raises(UserError, match="--models takes name=workdir items"):
+    cli.named_paths("--models", ["runs/a"])
+
+
+def test_a_gan_workdir_is_not_a_classifier(tmp_path):
+  from conftest import load_config_file
+  from gan_lab import workdirs
+  workdirs.prepare(str(tmp_path), load_config_file("dense_gan_mnist5k"))
+  with pytest.raises(UserError, match="holds a 'gan' run, not a classifier"):
+    robustness.attack_workdir(str(tmp_path), [0.1])
+
+
+def adv_config(**adv):
+  config = adversarial_config()
+  config.update(tiny_config().to_dict())
+  config.experiment = "adversarial"
+  config.adv.update(adv)
+  return config
+
+
+def test_adversarial_step_with_alpha_one_is_the_clean_step():
+  config = adv_config(method="fgsm", alpha=1.0, eps=0.1)
+  state = adversarial.init_state(config, jax.random.key(0), 10, axis_name=None)
+  batch = {k: v[:32] for k, v in data.load("mnist5k", "train").items()}
+  rng = jax.random.key(1)
+  adv_state, adv_metrics = jax.jit(adversarial.make_train_step(config))(state, batch, rng)
+  ref_state, ref_metrics = jax.jit(classifier.train_step)(state, batch, rng)
+  assert float(adv_metrics["loss"]) == pytest.approx(float(ref_metrics["loss"]), rel=1e-5)
+  for a, b in zip(jax.tree.leaves(adv_state.params), jax.tree.leaves(ref_state.params)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  # alpha 0.5: half the attacked loss, which is larger than the clean one.
+  config = adv_config(method="fgsm", alpha=0.5, eps=0.2)
+  _, mixed = jax.jit(adversarial.make_train_step(config))(state, batch, rng)
+  assert float(mixed["loss"]) > float(ref_metrics["loss"])
+  assert float(mixed["adv_accuracy"]) < float(mixed["accuracy"])
+
+
+def test_adversarial_training_run_logs_robust_accuracy(tmp_path):
+  config = adv_config(method="pgd", eps=0.1, pgd_steps=2, eval_pgd_steps=2)
+  config.update(num_steps=8, log_every=4)
+  loop.train_and_evaluate(config, str(tmp_path))
+  from gan_lab import writers
+  last = writers.read_metrics(str(tmp_path))[-1]
+  assert last["test_robust_accuracy"] <= last["test_accuracy_pgd"] <= last["test_accuracy"]
+  assert 0 <= last["train_adv_accuracy"] <= 1
+  with pytest.raises(UserError, match="Unknown config.adv.method 'cw'"):
+    loop.train_and_evaluate(adv_config(method="cw"), str(tmp_path / "bad"))
+  assert not os.path.exists(tmp_path / "bad")
