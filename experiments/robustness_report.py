@@ -6,7 +6,8 @@ on clean, noisy, FGSM and PGD test inputs.
       --eps=0.1,0.2 --out=runs/robustness
 
 Writes robustness.json and robustness.md. `robust_accuracy` is the per-example worst case
-over clean and every attack run, not an average.
+over clean and every attack run, not an average. Each model is checked for signs of
+gradient masking (PGD weaker than FGSM; accuracy not falling towards 0 at large eps).
 """
 
 from absl import flags
@@ -27,8 +28,13 @@ def main(argv):
   rows = robustness.compare(cli.named_paths("--models", _MODELS.value),
                             cli.floats("--eps", _EPS.value), spec, seed=_SEED.value)
   columns = ["accuracy_clean", *(f"accuracy_{a}" for a in spec.attacks), "robust_accuracy"]
-  print(f"Wrote {robustness.write_table(rows, columns, _OUT.value, 'robustness')}")
+  warnings = {name: robustness.sanity_checks(r) for name, r in rows.items()}
+  path = robustness.write_table(rows, columns, _OUT.value, "robustness", warnings=warnings)
+  print(f"Wrote {path}")
   print(robustness.markdown_table(rows, columns))
+  for name, sentences in warnings.items():
+    for sentence in sentences:
+      print(f"warning: {name}: {sentence}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ def main(argv):
   rows = robustness.transfer(_TARGET.value, cli.named_paths("--surrogates", _SURROGATES.value),
                              cli.floats("--eps", _EPS.value), spec, seed=_SEED.value)
   columns = [f"{m}_{a}" for a in spec.attacks for m in ("accuracy", "success")]
-  print(f"Wrote {robustness.write_table(rows, columns, _OUT.value, 'transfer', target=_TARGET.value)}")
+  path = robustness.write_table(rows, columns, _OUT.value, "transfer", target=_TARGET.value)
+  print(f"Wrote {path}")
   print(robustness.markdown_table(rows, columns))
 
 

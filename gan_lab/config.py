@@ -1,7 +1,8 @@
 """Defaults shared by the configs in experiments/configs: one place for every field.
 
 `base_config()` holds what every experiment reads (data, optimizer, schedule, logging);
-`classifier_config()`, `adversarial_config()`, `poison_config()` and `gan_config()` add their experiment's own fields.
+`classifier_config()`, `adversarial_config()`, `poison_config()`, `vat_config()` and
+`gan_config()` add their experiment's own fields.
 """
 
 import ml_collections
@@ -56,6 +57,20 @@ def poison_config() -> ml_collections.ConfigDict:
   return c
 
 
+def use_cifar10_convnet(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """CIFAR-10 with a BatchNorm ConvNet (64-128-256 conv blocks, a 256 dense head, 1.4M
+  parameters): the model of the CIFAR configs that are meant for a GPU."""
+  c.dataset = "cifar10"
+  c.model = "ConvNet"
+  c.model_kwargs.layers = ({"filters": 64, "batch_norm": True},
+                           {"filters": 128, "batch_norm": True},
+                           {"filters": 256, "batch_norm": True})
+  c.model_kwargs.dense = (256,)
+  c.eval_batch_size = 1000
+  c.lr_schedule = "cosine"
+  return c
+
+
 def adversarial_config() -> ml_collections.ConfigDict:
   """A classifier trained on clean and attacked examples (`gan_lab.training.adversarial`)."""
   c = classifier_config()
@@ -67,6 +82,21 @@ def adversarial_config() -> ml_collections.ConfigDict:
   c.adv.pgd_steps = 7           # pgd: iterations while training...
   c.adv.step_size = 0.0         # ...of this size (0 = 2.5 * eps / pgd_steps).
   c.adv.eval_pgd_steps = 10     # PGD iterations of the robust accuracy at eval.
+  return c
+
+
+def vat_config() -> ml_collections.ConfigDict:
+  """Virtual adversarial training (`gan_lab.training.vat`): batch_size labelled plus
+  batch_size unlabelled examples per step."""
+  c = classifier_config()
+  c.experiment = "vat"
+  c.vat = ml_collections.ConfigDict()
+  c.vat.labels_per_class = 10   # Labelled examples per class (0 = all: supervised VAT).
+  c.vat.alpha = 1.0             # Weight of the VAT loss (0 = the supervised baseline).
+  c.vat.eps = 2.0               # L2 size of r_adv, in [0, 1] pixel units.
+  c.vat.xi = 1e-6               # Finite-difference step of the power iteration.
+  c.vat.num_iterations = 1      # Power iterations.
+  c.vat.entmin = 0.0            # Weight of entropy minimisation (VAT+EntMin: 1).
   return c
 
 

@@ -274,8 +274,8 @@ def compare(rows: dict, eps_list, spec: AttackSpec = AttackSpec(), *, craft_work
     craft_config, craft_state, _ = classifier.restore(craft_workdir)
     datasets.add(craft_config.dataset)
   if len(datasets) != 1:
-    raise UserError(f"The classifiers were trained on different datasets ({', '.join(sorted(datasets))}); "
-                    "compare models of one dataset.")
+    raise UserError("The classifiers were trained on different datasets "
+                    f"({', '.join(sorted(datasets))}); compare models of one dataset.")
   (dataset,) = datasets
   test = data.load(dataset, "test")
   return {name: evaluate(state, test, eps_list, spec, craft_state=craft_state,

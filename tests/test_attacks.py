@@ -4,6 +4,7 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from conftest import run_script, tiny_config
@@ -52,6 +53,27 @@ def test_fgsm_is_one_signed_gradient_step(linear):
   # Clipped to the bounds.
   big = attacks.fgsm(fn, x, y, 0.5)
   assert float(big.min()) >= 0.0 and float(big.max()) <= 1.0
+
+
+def test_steps_move_the_losses_the_right_way(linear):
+  fn, x, y, _ = linear
+  ce = lambda x, y: np.asarray(optax.softmax_cross_entropy_with_integer_labels(fn(x), y))
+  t = (y + 2) % K
+  assert np.all(ce(attacks.fgsm(fn, x, y, 0.01), y) > ce(x, y))
+  assert np.all(ce(attacks.fgsm(fn, x, t, 0.01, targeted=True), t) < ce(x, t))
+  assert np.all(ce(attacks.pgd(fn, x, y, 0.05, num_steps=5), y) > ce(attacks.fgsm(
+      fn, x, y, 0.01), y))
+  assert np.all(ce(attacks.pgd(fn, x, t, 0.05, num_steps=5, targeted=True), t) < ce(x, t))
+
+
+def test_attacks_under_jit_equal_eager(linear):
+  fn, x, y, _ = linear
+  key = jax.random.key(3)
+  for attack in (lambda x: attacks.fgsm(fn, x, y, 0.05),
+                 lambda x: attacks.fgsm(fn, x, y, 0.05, norm="l2"),
+                 lambda x: attacks.pgd(fn, x, y, 0.05, num_steps=4, rng=key),
+                 lambda x: attacks.random_noise(x, 0.05, key)):
+    np.testing.assert_allclose(jax.jit(attack)(x), attack(x), rtol=1e-6, atol=1e-6)
 
 
 def test_attacks_jit_and_vmap(linear):

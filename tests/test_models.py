@@ -1,9 +1,12 @@
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
 
+from conftest import REPO, load_config_file
 from gan_lab import models
 from gan_lab.errors import UserError
 from gan_lab.models import conv
@@ -105,12 +108,17 @@ def test_lecture_arithmetic_is_computed_from_the_models():
   assert a["conv_connections"] == 98 * 98 * 32 * 9       # Shared weights, many connections.
 
 
-@pytest.mark.parametrize("name", ["seed_cnn_mnist5k", "mlp_mnist5k", "seed_cnn_cifar10"])
-def test_every_config_builds_its_model(name):
-  from conftest import load_config_file
-  from gan_lab import data
+CONFIGS = sorted(f[:-3] for f in os.listdir(os.path.join(REPO, "experiments", "configs"))
+                 if f.endswith(".py"))
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_config_builds_its_state(name):
+  """Shapes only (eval_shape): every shipped config names a valid experiment and settings."""
+  from gan_lab import parallel
+  from gan_lab.training import experiments, loop
   config = load_config_file(name)
-  ds = data.info(config.dataset)
-  model = models.create(config.model, num_classes=ds.num_classes, **config.model_kwargs)
-  rows = models.layer_rows(model, ds.image_shape)
-  assert rows[-1].output_shape == (ds.num_classes,)
+  loop._validate(config, parallel.make_mesh())  # pylint: disable=protected-access
+  experiment = experiments.get(config.experiment)
+  state = jax.eval_shape(lambda: experiment.init_state(config, jax.random.key(0), 10))
+  assert state.step.shape == ()

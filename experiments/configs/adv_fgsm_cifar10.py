@@ -1,4 +1,5 @@
-"""Adversarial training on CIFAR-10 at eps 8/255: Goodfellow et al.'s mix, 0.5 * CE(x) + 0.5 * CE(fgsm(x)).
+"""Adversarial training on CIFAR-10 at eps 8/255: Goodfellow et al.'s mix,
+0.5 * CE(x) + 0.5 * CE(fgsm(x)).
 
 Needs CIFAR-10 prepared once in array_record format (see README) and is meant for a GPU:
 
@@ -10,17 +11,11 @@ orientation, Madry et al. (2018) report about 87% clean and 46% PGD-20 accuracy 
 8/255 for a wide ResNet; this small BatchNorm ConvNet will land well below both.
 """
 
-from gan_lab.config import adversarial_config
+from gan_lab.config import adversarial_config, use_cifar10_convnet
 
 
 def get_config():
-  config = adversarial_config()
-  config.dataset = "cifar10"
-  config.model = "ConvNet"
-  config.model_kwargs.layers = (
-      {"filters": 64, "batch_norm": True}, {"filters": 128, "batch_norm": True},
-      {"filters": 256, "batch_norm": True})
-  config.model_kwargs.dense = (256,)
+  config = use_cifar10_convnet(adversarial_config())
   config.adv.method = "fgsm"
   config.adv.eps = 8 / 255
   config.adv.alpha = 0.5
@@ -28,8 +23,6 @@ def get_config():
   config.adv.step_size = 2 / 255
   config.batch_size = 128
   config.num_epochs = 30
-  config.lr_schedule = "cosine"
-  config.eval_batch_size = 1000
   config.log_every = 100
   config.eval_every = 1500         # About every 4 epochs (390 steps of 128).
   config.checkpoint_every = 500

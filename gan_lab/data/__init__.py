@@ -87,6 +87,21 @@ def validate(arrays, image_shape, num_classes: int) -> None:
         f"Labels must be in [0, {num_classes - 1}]; got values from {labels.min()} to {labels.max()}.")
 
 
+def labeled_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+  """Sorted indices of `per_class` examples of every class, drawn with `seed` (balanced).
+
+  The semi-supervised split: these keep their labels, every example is usable unlabelled.
+  """
+  counts = np.bincount(labels)
+  if not 1 <= per_class <= counts.min():
+    raise UserError(f"Cannot take {per_class} labels per class: the smallest class has "
+                    f"{counts.min()} training examples; ask for 1 to {counts.min()}.")
+  rng = np.random.default_rng([seed, 10**9 + 1])  # Apart from the batch order streams.
+  return np.sort(np.concatenate([
+      rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
+      for c in range(len(counts))]))
+
+
 def _embedded_source(split: str, data_dir: str):
   from gan_lab.data.mnist5k import Mnist5k  # pylint: disable=g-import-not-at-top
   builder = Mnist5k(data_dir=data_dir, file_format="array_record")

@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any, Callable
 
 from gan_lab.errors import UserError
-from gan_lab.training import adversarial, classifier, gan, poisoned
+from gan_lab.training import adversarial, classifier, gan, poisoned, vat
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +27,9 @@ class Experiment:
   # (config, train arrays, test arrays) -> (train, test) as the experiment trains and
   # evaluates on them; runs before anything is written, so it may raise UserError.
   prepare_data: Callable[..., Any] = lambda config, train, test: (train, test)
+  # (config, workdir) -> None: files a run keeps beside its checkpoints, written by process 0
+  # once the workdir is checked (e.g. which examples were labelled).
+  write_run_files: Callable[..., None] = lambda config, workdir: None
 
 
 EXPERIMENTS = {
@@ -48,6 +51,14 @@ EXPERIMENTS = {
         make_evaluate=poisoned.make_evaluate,
         figures=classifier.figures,
         prepare_data=poisoned.prepare_data,
+    ),
+    "vat": Experiment(
+        init_state=vat.init_state,
+        make_train_step=vat.make_train_step,
+        make_evaluate=classifier.make_evaluate,
+        figures=classifier.figures,
+        prepare_data=vat.prepare_data,
+        write_run_files=vat.write_run_files,
     ),
     "gan": Experiment(
         init_state=gan.init_state,

@@ -133,6 +133,8 @@ def train_and_evaluate(config, workdir: str):
                                       os.path.abspath(workdir))
 
   workdir = workdirs.prepare(workdir, config)
+  if jax.process_index() == 0:
+    experiment.write_run_files(config, workdir)
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
   restored, start = checkpoint.restore_latest(mngr, state, workdir=workdir, set_aside=True)
   state, start = (restored, start) if restored is not None else (state, 0)
@@ -174,3 +176,17 @@ def train_and_evaluate(config, workdir: str):
     viz.training_curves(writers.read_metrics(workdir), os.path.join(workdir, "curves.png"))
     experiment.figures(state, config, test, workdir)
   return state
+
+
+def train_many(configs: dict, workdir: str) -> dict:
+  """Trains each of {name: config} in <workdir>/<name>, in order; {name: its final metrics}.
+
+  For comparisons over settings or seeds. Re-running resumes cut-short runs and reuses
+  finished ones, as `train_and_evaluate` does.
+  """
+  final = {}
+  for name, config in configs.items():
+    run_dir = os.path.join(os.path.abspath(workdir), name)
+    train_and_evaluate(config, run_dir)
+    final[name] = {"workdir": run_dir, **writers.read_metrics(run_dir)[-1]}
+  return final

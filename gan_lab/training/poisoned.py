@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from gan_lab import data, poisoning, viz, writers
+from gan_lab import data, poisoning, viz
 from gan_lab.errors import UserError
 from gan_lab.training import classifier
 
@@ -93,13 +93,9 @@ def sweep(config, workdir: str, fractions) -> dict:
     _check(c)
     configs.append(c)
 
-  runs = []
-  for c in configs:
-    run_dir = os.path.join(os.path.abspath(workdir), f"fraction_{c.poison.fraction:g}")
-    loop.train_and_evaluate(c, run_dir)
-    last = [r for r in writers.read_metrics(run_dir) if "attack_success" in r][-1]
-    runs.append({"fraction": c.poison.fraction, "workdir": run_dir, "step": last["step"],
-                 **{k: last[k] for k in REPORTED}})
+  final = loop.train_many({f"fraction_{c.poison.fraction:g}": c for c in configs}, workdir)
+  runs = [{"fraction": c.poison.fraction, "workdir": r["workdir"], "step": r["step"],
+           **{k: r[k] for k in REPORTED}} for c, r in zip(configs, final.values())]
   result = {"dataset": config.dataset, "model": config.model,
             "poison": {k: v for k, v in config.poison.items() if k != "fraction"}, "runs": runs}
   if jax.process_index() == 0:

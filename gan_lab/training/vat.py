@@ -1,0 +1,138 @@
+"""Virtual adversarial training (Miyato et al. 2018): semi-supervised, or as a regulariser.
+
+Each step draws a labelled and an unlabelled batch together: the training split is paired
+row by row, every image once as unlabelled (`unlabeled`) beside a labelled example
+(`image`, `label`) cycled from the `vat.labels_per_class` labelled subset (all labels when
+0, which is supervised VAT). The loss is
+
+  CE(labelled) + alpha * KL(p(y|x_u) || p(y|x_u + r_adv)) [+ entmin * H(p(y|x_u))]
+
+with r_adv from `attacks.vat_perturbation`. alpha = 0 is the supervised baseline on the
+same labels, batches and steps. The perturbed passes run in training mode (batch
+statistics, the same dropout masks as the clean pass) but their BatchNorm updates are
+discarded: only the clean passes update the running averages.
+"""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from gan_lab import attacks, data, parallel
+from gan_lab.errors import UserError
+from gan_lab.training import classifier
+
+LABELED_FILE = "labeled_indices.json"
+
+
+def init_state(config, rng, total_steps: int, axis_name: str | None = parallel.AXIS):
+  v = config.vat
+  if not (v.alpha >= 0 and v.entmin >= 0 and v.labels_per_class >= 0):
+    raise UserError("config.vat needs alpha >= 0, entmin >= 0 and labels_per_class >= 0; got "
+                    f"{v.alpha}, {v.entmin}, {v.labels_per_class}.")
+  attacks.vat_perturbation(lambda x: x, jnp.zeros((1, 1)), start=jnp.ones((1, 1)), eps=v.eps,
+                           xi=v.xi, num_iterations=v.num_iterations)  # Checks the settings.
+  return classifier.init_state(config, rng, total_steps, axis_name)
+
+
+def labeled_indices(config, labels: np.ndarray) -> np.ndarray:
+  per_class = config.vat.labels_per_class
+  if per_class == 0:
+    return np.arange(len(labels))
+  return data.labeled_subset(labels, per_class, config.seed)
+
+
+def prepare_data(config, train, test):
+  """The training split paired row by row: unlabelled image i beside a labelled example."""
+  labeled = labeled_indices(config, train["label"])
+  partner = labeled[np.arange(len(train["label"])) % len(labeled)]
+  return {"image": train["image"][partner], "label": train["label"][partner],
+          "unlabeled": train["image"]}, test
+
+
+def write_run_files(config, workdir: str) -> None:
+  """<workdir>/labeled_indices.json: which training examples kept their labels."""
+  labels = data.load(config.dataset, "train", config.data_dir or None)["label"]
+  path = os.path.join(workdir, LABELED_FILE)
+  with open(path + ".tmp", "w") as f:
+    json.dump({"labels_per_class": config.vat.labels_per_class, "seed": config.seed,
+               "indices": labeled_indices(config, labels).tolist()}, f)
+  os.replace(path + ".tmp", path)
+
+
+def make_train_step(config):
+  v = config.vat
+
+  def train_step(state, batch, rng, *, axis_name=None):
+    x_l, y = classifier.to_float(batch["image"]), batch["label"]
+    x_u = classifier.to_float(batch["unlabeled"])
+    dropout = {"dropout": jax.random.fold_in(rng, 0)}
+
+    def forward(st, params, x):
+      logits, updates = st.apply_fn(st.replace(params=params).variables(), x, train=True,
+                                    rngs=dropout, mutable=["batch_stats"])
+      return logits, st.replace(batch_stats=updates.get("batch_stats", state.batch_stats))
+
+    def loss_fn(params):
+      logits_l, st = forward(state, params, x_l)
+      logits_u, st = forward(st, params, x_u)
+      ce = optax.softmax_cross_entropy_with_integer_labels(logits_l, y).mean()
+      frozen = jax.lax.stop_gradient(params)
+      r_adv = attacks.vat_perturbation(lambda x: forward(st, frozen, x)[0], x_u,
+                                       jax.random.fold_in(rng, 1), eps=v.eps, xi=v.xi,
+                                       num_iterations=v.num_iterations, axis_name=axis_name)
+      vat = attacks.vat_loss(logits_u, forward(st, params, x_u + r_adv)[0])
+      entropy = attacks.entropy_loss(logits_u)
+      loss = ce + v.alpha * vat + v.entmin * entropy
+      return loss, (st, logits_l, {"ce": ce, "vat_loss": vat, "entropy": entropy})
+
+    (loss, (st, logits_l, parts)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params)
+    grads = parallel.pmean(grads, axis_name)
+    state = st.apply_gradients(grads=grads)
+    metrics = {"loss": loss, **parts, "accuracy": jnp.mean(jnp.argmax(logits_l, -1) == y),
+               "grad_norm": optax.tree.norm(grads)}
+    return state, parallel.pmean(metrics, axis_name)
+
+  return train_step
+
+
+# The table of the VAT issue: one row per variant, all with the same model, steps and batches.
+VARIANTS = {
+    "supervised_100": {"alpha": 0.0},
+    "vat_100": {},
+    "vat_entmin_100": {"entmin": 1.0},
+    "supervised_all": {"alpha": 0.0, "labels_per_class": 0},
+}
+RESULTS_FILE = "vat_results.json"
+
+
+def compare(config, workdir: str, seeds) -> dict:
+  """Trains every variant of `config` (VARIANTS) for each seed in <workdir>/<variant>_seed<s>;
+  writes and returns {variant: {seeds, test_error per seed, mean, std}}."""
+  from gan_lab.training import loop  # pylint: disable=g-import-not-at-top  # loop imports us.
+  if config.experiment != "vat":
+    raise UserError(f"The VAT comparison needs a config with experiment 'vat' (e.g. "
+                    f"experiments/configs/vat_mnist5k.py); got {config.experiment!r}.")
+  configs = {}
+  for name, changes in VARIANTS.items():
+    for seed in seeds:
+      c = config.copy_and_resolve_references()
+      c.seed = seed
+      c.vat.update(changes)
+      configs[f"{name}_seed{seed}"] = c
+  final = loop.train_many(configs, workdir)
+  table = {}
+  for name in VARIANTS:
+    errors = [1.0 - final[f"{name}_seed{s}"]["test_accuracy"] for s in seeds]
+    table[name] = {"seeds": list(seeds), "test_error": errors,
+                   "mean": float(np.mean(errors)), "std": float(np.std(errors))}
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, RESULTS_FILE), "w") as f:
+      json.dump({"labels_per_class": config.vat.labels_per_class, "steps": config.num_steps,
+                 "dataset": config.dataset, "model": config.model, "variants": table}, f,
+                indent=2)
+  return table
