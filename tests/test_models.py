@@ -1,5 +1,6 @@
 import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -122,3 +123,13 @@ def test_every_config_builds_its_state(name):
   experiment = experiments.get(config.experiment)
   state = jax.eval_shape(lambda: experiment.init_state(config, jax.random.key(0), 10))
   assert state.step.shape == ()
+
+
+def test_tiled_max_pool_equals_flax_with_ties():
+  from gan_lab.models import cnn
+  x = jnp.round(jax.random.normal(jax.random.key(0), (4, 11, 11, 3)) * 2) / 2  # Many ties.
+  pool = cnn.Pool("max", 2)
+  loss = lambda f: lambda x: jnp.sum(f(x) ** 2)
+  np.testing.assert_array_equal(pool.apply({}, x), nn.max_pool(x, (2, 2), (2, 2)))
+  np.testing.assert_array_equal(jax.grad(loss(lambda x: pool.apply({}, x)))(x),
+                                jax.grad(loss(lambda x: nn.max_pool(x, (2, 2), (2, 2))))(x))
