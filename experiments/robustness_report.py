@@ -24,6 +24,7 @@ flags.mark_flags_as_required(["models", "out"])
 
 def main(argv):
   del argv
+  robustness.table_paths(_OUT.value, "robustness")  # Refuse an existing table before the work.
   spec = robustness.AttackSpec(pgd_steps=_PGD_STEPS.value)
   rows = robustness.compare(cli.named_paths("--models", _MODELS.value),
                             cli.floats("--eps", _EPS.value), spec, seed=_SEED.value)

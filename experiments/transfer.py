@@ -23,6 +23,7 @@ flags.mark_flags_as_required(["target", "surrogates", "out"])
 
 def main(argv):
   del argv
+  robustness.table_paths(_OUT.value, "transfer")  # Refuse an existing table before the work.
   spec = robustness.AttackSpec(attacks=tuple(_ATTACK.value))
   rows = robustness.transfer(_TARGET.value, cli.named_paths("--surrogates", _SURROGATES.value),
                              cli.floats("--eps", _EPS.value), spec, seed=_SEED.value)

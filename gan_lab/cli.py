@@ -69,9 +69,12 @@ def run(main):
 def floats(flag: str, values) -> list[float]:
   """A list flag's values as floats, or one sentence naming the bad one."""
   try:
-    return [float(v) for v in values]
+    numbers = [float(v) for v in values]
   except ValueError as e:
     raise UserError(f"{flag} takes numbers separated by commas; got {','.join(values)}.") from e
+  if not numbers:
+    raise UserError(f"{flag} needs at least one number, e.g. {flag}=0.1,0.2.")
+  return numbers
 
 
 def named_paths(flag: str, values) -> dict:

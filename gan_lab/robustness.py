@@ -67,7 +67,8 @@ def craft(logits_fn, x, labels, index, eps, key, spec: AttackSpec, num_classes: 
   out = {}
   for name in spec.attacks:
     if name == "noise":
-      out[name] = attacks.random_noise(x, eps, keys)
+      # Its own keys: the same keys would make PGD's start the noise's negative.
+      out[name] = attacks.random_noise(x, eps, jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys))
     elif name == "fgsm":
       out[name] = attacks.fgsm(logits_fn, x, y, eps, targeted=spec.targeted)
     else:
@@ -177,12 +178,13 @@ def sanity_checks(results: list[dict], targeted: bool = False) -> list[str]:
     if pgd is not None and fgsm is not None and worse(pgd, fgsm):
       out.append(f"PGD is weaker than FGSM at eps {r['eps']:g} ({metric} {pgd:.3f} vs "
                  f"{fgsm:.3f}): a sign of gradient masking, or too few PGD steps.")
-  strongest = next((k for k in ("accuracy_pgd", "accuracy_fgsm") if k in results[-1]), None)
-  if strongest and not targeted and results[-1]["eps"] >= 0.3:
-    first, last = results[0]["accuracy_clean"], results[-1][strongest]
-    if last > 0.5 * first:
+  largest = max(results, key=lambda r: r["eps"])
+  strongest = next((k for k in ("accuracy_pgd", "accuracy_fgsm") if k in largest), None)
+  if strongest and not targeted and largest["eps"] >= 0.3:
+    clean, last = largest["accuracy_clean"], largest[strongest]
+    if last > 0.5 * clean:
       out.append(f"Accuracy under {strongest[9:].upper()} is still {last:.3f} at eps "
-                 f"{results[-1]['eps']:g} (clean {first:.3f}): a sign of gradient masking.")
+                 f"{largest['eps']:g} (clean {clean:.3f}): a sign of gradient masking.")
   return out
 
 
@@ -220,10 +222,15 @@ def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
     if same:
       logging.warning("%d test examples are of the target class %d already; they are left "
                       "out of the targeted success rate.", same, spec.target_class)
+  if not spec.targeted and spec.target_class is not None:
+    raise UserError("target_class is set but the attack is not targeted; add --targeted.")
+  panda_eps = max(eps_list) if panda_eps is None else panda_eps
+  attacks.check_args(None, panda_eps, (0.0, 1.0))
   out = out or _next_dir(os.path.join(workdir, "attacks"))
-  if os.path.exists(os.path.join(out, RESULTS_FILE)):
-    raise UserError(f"{out} already holds {RESULTS_FILE}; choose another --out so that "
-                    "nothing is overwritten.")
+  for name in (RESULTS_FILE, "accuracy_vs_eps.png", "panda.png"):
+    if os.path.exists(os.path.join(out, name)):
+      raise UserError(f"{out} already holds {name}; choose another --out so that nothing is "
+                      "overwritten.")
   results = evaluate(state, test, eps_list, spec, num_classes=ds.num_classes, seed=seed,
                      batch_size=config.eval_batch_size, backend=config.parallel)
   warnings = sanity_checks(results, spec.targeted)
@@ -243,11 +250,12 @@ def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
                     (" (targeted)" if spec.targeted else ""))
 
   # The panda figure: correctly classified test images and the strongest attack's result.
-  panda_eps = max(eps) if panda_eps is None else panda_eps
   fn = jax.jit(classifier.logits_fn(state))
   x = classifier.to_float(test["image"][:200])
   probs = np.asarray(jax.nn.softmax(fn(x)))
   right = np.flatnonzero(probs.argmax(-1) == test["label"][:200])[:num_panda]
+  if not right.size:  # A model that gets none right: show what it does to the first images.
+    right = np.arange(min(num_panda, len(x)))
   strongest = dataclasses.replace(spec, attacks=(spec.attacks[-1],))
   adv, _ = jax.jit(lambda x, y, i: craft(fn, x, y, i, panda_eps, jax.random.key(seed),
                                          strongest, ds.num_classes))(
@@ -277,7 +285,7 @@ def compare(rows: dict, eps_list, spec: AttackSpec = AttackSpec(), *, craft_work
     raise UserError("The classifiers were trained on different datasets "
                     f"({', '.join(sorted(datasets))}); compare models of one dataset.")
   (dataset,) = datasets
-  test = data.load(dataset, "test")
+  test = data.load(dataset, "test", next(iter(restored.values()))[0].data_dir or None)
   return {name: evaluate(state, test, eps_list, spec, craft_state=craft_state,
                          num_classes=data.info(dataset).num_classes, seed=seed)
           for name, (_, state, _) in restored.items()}
@@ -304,12 +312,18 @@ def markdown_table(rows: dict, columns: list[str]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def write_table(rows: dict, columns: list[str], out: str, name: str, **meta) -> str:
-  """`out`/`name`.json (rows and `meta`) and `out`/`name`.md; refuses to overwrite either."""
+def table_paths(out: str, name: str) -> list[str]:
+  """`out`/`name`.json and .md; refuses (before any work, when called first) existing ones."""
   paths = [os.path.join(out, f"{name}.{ext}") for ext in ("json", "md")]
   for path in paths:
     if os.path.exists(path):
       raise UserError(f"{path} exists; choose another --out so that nothing is overwritten.")
+  return paths
+
+
+def write_table(rows: dict, columns: list[str], out: str, name: str, **meta) -> str:
+  """`out`/`name`.json (rows and `meta`) and `out`/`name`.md; refuses to overwrite either."""
+  paths = table_paths(out, name)
   os.makedirs(out, exist_ok=True)
   with open(paths[0], "w") as f:
     json.dump({**meta, "rows": rows}, f, indent=2)

@@ -183,6 +183,12 @@ def test_attack_script_writes_results_and_refuses_bad_input(classifier_run, tmp_
     cli.floats("--eps", ["x"])
   with pytest.raises(UserError, match="--models takes name=workdir items"):
     cli.named_paths("--models", ["runs/a"])
+  with pytest.raises(UserError, match="--eps needs at least one number"):
+    cli.floats("--eps", [])
+  with pytest.raises(UserError, match="target_class is set but the attack is not targeted"):
+    robustness.attack_workdir(workdir, [0.1], robustness.AttackSpec(target_class=3),
+                              out=str(tmp_path / "bad"))
+  assert not os.path.exists(tmp_path / "bad")
 
 
 def test_a_gan_workdir_is_not_a_classifier(tmp_path):

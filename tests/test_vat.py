@@ -72,6 +72,13 @@ def test_bad_vat_settings(linear, kwargs, match):
     attacks.vat_perturbation(fn, x, jax.random.key(0), **{"eps": 1.0, **kwargs})
 
 
+def test_comparison_rows_are_named_by_the_number_of_labels():
+  assert list(vat.variants(small_vat_config(labels_per_class=10))) == [
+      "supervised_100", "vat_100", "vat_entmin_100", "supervised_all"]
+  with pytest.raises(UserError, match="needs vat.labels_per_class > 0"):
+    vat.variants(small_vat_config(labels_per_class=0))
+
+
 def test_labelled_split_is_balanced_and_reproducible():
   labels = data.load("mnist5k", "train")["label"]
   a = data.labeled_subset(labels, 10, seed=0)

@@ -22,13 +22,18 @@ METHODS = ("fgsm", "pgd", "noise")
 
 
 def init_state(config, rng, total_steps: int, axis_name: str | None = parallel.AXIS):
+  if "adv" not in config:
+    raise UserError("Experiment 'adversarial' needs config.adv; start from "
+                    "gan_lab.config.adversarial_config() (see experiments/configs/adv_*.py).")
   a = config.adv
   if a.method not in METHODS:
     raise UserError(f"Unknown config.adv.method {a.method!r}; choose one of "
                     f"{', '.join(METHODS)}.")
-  if not (a.eps > 0 and 0.0 <= a.alpha <= 1.0 and a.pgd_steps >= 1 and a.step_size >= 0):
-    raise UserError("config.adv needs eps > 0, 0 <= alpha <= 1, pgd_steps >= 1 and "
-                    f"step_size >= 0; got {a.eps}, {a.alpha}, {a.pgd_steps}, {a.step_size}.")
+  if not (a.eps > 0 and 0.0 <= a.alpha <= 1.0 and a.pgd_steps >= 1 and a.step_size >= 0
+          and a.eval_pgd_steps >= 1):
+    raise UserError("config.adv needs eps > 0, 0 <= alpha <= 1, pgd_steps >= 1, step_size >= 0 "
+                    f"and eval_pgd_steps >= 1; got {a.eps}, {a.alpha}, {a.pgd_steps}, "
+                    f"{a.step_size}, {a.eval_pgd_steps}.")
   return classifier.init_state(config, rng, total_steps, axis_name)
 
 
@@ -53,22 +58,25 @@ def make_train_step(config):
   def train_step(state, batch, rng, *, axis_name=None):
     x, y = classifier.to_float(batch["image"]), batch["label"]
     x_adv = perturb(config, state, x, y, jax.random.fold_in(rng, 1), axis_name)
-    both = jnp.concatenate([x, x_adv])
-    weights = jnp.concatenate([jnp.full(len(x), alpha), jnp.full(len(x), 1.0 - alpha)])
+    # Interleaved (x_0, x_adv_0, x_1, ...): example i sits at 2i and 2i + 1 on any device
+    # split, so its dropout masks do not depend on the number of devices.
+    both = jnp.stack([x, x_adv], axis=1).reshape(2 * len(x), *x.shape[1:])
+    weights = jnp.tile(jnp.array([alpha, 1.0 - alpha]), len(x))
+    labels = jnp.repeat(y, 2)
 
     def loss_fn(params):
       logits, updates = state.apply_fn(
           state.replace(params=params).variables(), both, train=True,
           rngs={"dropout": jax.random.fold_in(rng, 0)}, mutable=["batch_stats"])
-      ce = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.concatenate([y, y]))
+      ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
       return jnp.sum(weights * ce) / len(x), (logits, updates)
 
     (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     grads = parallel.pmean(grads, axis_name)
     state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
-    correct = jnp.argmax(logits, -1) == jnp.concatenate([y, y])
-    metrics = {"loss": loss, "accuracy": jnp.mean(correct[:len(x)]),
-               "adv_accuracy": jnp.mean(correct[len(x):]), "grad_norm": optax.tree.norm(grads)}
+    correct = jnp.argmax(logits, -1) == labels
+    metrics = {"loss": loss, "accuracy": jnp.mean(correct[0::2]),
+               "adv_accuracy": jnp.mean(correct[1::2]), "grad_norm": optax.tree.norm(grads)}
     return state, parallel.pmean(metrics, axis_name)
 
   return train_step

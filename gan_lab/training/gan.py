@@ -46,10 +46,10 @@ def init_state(config, rng, total_steps: int, axis_name: str | None = parallel.A
   if g.loss not in LOSSES:
     raise UserError(f"Unknown config.gan.loss {g.loss!r}; choose one of {', '.join(LOSSES)}.")
   if not (g.d_steps >= 1 and g.codings >= 1 and 0.0 <= g.label_smoothing < 1.0
-          and g.num_eval_samples >= 2):
+          and g.get("num_eval_samples", 2) >= 2):  # Runs from before this field lack it.
     raise UserError("config.gan needs d_steps >= 1, codings >= 1, 0 <= label_smoothing < 1 "
                     f"and num_eval_samples >= 2; got {g.d_steps}, {g.codings}, "
-                    f"{g.label_smoothing}, {g.num_eval_samples}.")
+                    f"{g.label_smoothing}, {g.get('num_eval_samples')}.")
   shape = data.info(config.dataset).image_shape
   g_model = models.create(g.generator, axis_name=axis_name, image_shape=shape,
                           **g.generator_kwargs)

@@ -29,6 +29,9 @@ LABELED_FILE = "labeled_indices.json"
 
 
 def init_state(config, rng, total_steps: int, axis_name: str | None = parallel.AXIS):
+  if "vat" not in config:
+    raise UserError("Experiment 'vat' needs config.vat; start from gan_lab.config.vat_config() "
+                    "(see experiments/configs/vat_*.py).")
   v = config.vat
   if not (v.alpha >= 0 and v.entmin >= 0 and v.labels_per_class >= 0):
     raise UserError("config.vat needs alpha >= 0, entmin >= 0 and labels_per_class >= 0; got "
@@ -100,25 +103,27 @@ def make_train_step(config):
   return train_step
 
 
-# The table of the VAT issue: one row per variant, all with the same model, steps and batches.
-VARIANTS = {
-    "supervised_100": {"alpha": 0.0},
-    "vat_100": {},
-    "vat_entmin_100": {"entmin": 1.0},
-    "supervised_all": {"alpha": 0.0, "labels_per_class": 0},
-}
+def variants(config) -> dict:
+  """The comparison's rows, all with the same model, steps and batches: {name: vat changes}."""
+  n = config.vat.labels_per_class * data.info(config.dataset).num_classes
+  if n == 0:
+    raise UserError("The VAT comparison needs vat.labels_per_class > 0 (its baseline trains "
+                    "on all labels).")
+  return {f"supervised_{n}": {"alpha": 0.0}, f"vat_{n}": {},
+          f"vat_entmin_{n}": {"entmin": 1.0},
+          "supervised_all": {"alpha": 0.0, "labels_per_class": 0}}
 RESULTS_FILE = "vat_results.json"
 
 
 def compare(config, workdir: str, seeds) -> dict:
-  """Trains every variant of `config` (VARIANTS) for each seed in <workdir>/<variant>_seed<s>;
+  """Trains every variant of `config` (`variants`) for each seed in <workdir>/<variant>_seed<s>;
   writes and returns {variant: {seeds, test_error per seed, mean, std}}."""
   from gan_lab.training import loop  # pylint: disable=g-import-not-at-top  # loop imports us.
   if config.experiment != "vat":
     raise UserError(f"The VAT comparison needs a config with experiment 'vat' (e.g. "
                     f"experiments/configs/vat_mnist5k.py); got {config.experiment!r}.")
-  configs = {}
-  for name, changes in VARIANTS.items():
+  configs, rows = {}, variants(config)
+  for name, changes in rows.items():
     for seed in seeds:
       c = config.copy_and_resolve_references()
       c.seed = seed
@@ -126,7 +131,7 @@ def compare(config, workdir: str, seeds) -> dict:
       configs[f"{name}_seed{seed}"] = c
   final = loop.train_many(configs, workdir)
   table = {}
-  for name in VARIANTS:
+  for name in rows:
     errors = [1.0 - final[f"{name}_seed{s}"]["test_accuracy"] for s in seeds]
     table[name] = {"seeds": list(seeds), "test_error": errors,
                    "mean": float(np.mean(errors)), "std": float(np.std(errors))}
