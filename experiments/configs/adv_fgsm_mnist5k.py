@@ -3,9 +3,10 @@
 
   python experiments/train.py --config=experiments/configs/adv_fgsm_mnist5k.py --workdir=runs/adv_fgsm
 
-Measured 2026-11-29 on the 2-core CPU build machine (jax 0.10.2): 496 steps in 68 s. Test accuracy 0.970; by experiments/robustness_report.py
-(PGD-20): at eps 0.1 FGSM 0.921, PGD 0.858 (the normal model: 0.782, 0.667); at eps 0.2
-FGSM 0.760, PGD 0.235; at eps 0.3 PGD 0.001.
+Measured 2026-11-29 on the 2-core CPU build machine (jax 0.10.2): 496 steps in 68 s. Test
+accuracy 0.970; by experiments/robustness_report.py (PGD-20): at eps 0.1 FGSM 0.921, PGD
+0.858 (the normal model: 0.782, 0.667); at eps 0.2 FGSM 0.760, PGD 0.235; at eps 0.3 PGD
+0.001.
 """
 
 from gan_lab.config import adversarial_config

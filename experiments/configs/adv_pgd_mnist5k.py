@@ -3,9 +3,10 @@ only (alpha 0), 7 steps of 2.5 * 0.1 / 7 from a random start in the eps = 0.1 ba
 
   python experiments/train.py --config=experiments/configs/adv_pgd_mnist5k.py --workdir=runs/adv_pgd
 
-Measured 2026-11-29 on the 2-core CPU build machine (jax 0.10.2): 496 steps in 138 s. Test accuracy 0.977; by experiments/robustness_report.py
-(PGD-20): at eps 0.1 FGSM 0.921, PGD 0.910 (the normal model: 0.782, 0.667); at eps 0.2
-FGSM 0.816, PGD 0.539; at eps 0.3, beyond the training budget, PGD 0.022.
+Measured 2026-11-29 on the 2-core CPU build machine (jax 0.10.2): 496 steps in 138 s. Test
+accuracy 0.977; by experiments/robustness_report.py (PGD-20): at eps 0.1 FGSM 0.921, PGD
+0.910 (the normal model: 0.782, 0.667); at eps 0.2 FGSM 0.816, PGD 0.539; at eps 0.3, beyond
+the training budget, PGD 0.022.
 """
 
 from gan_lab.config import adversarial_config
