@@ -78,8 +78,9 @@ def test_four_devices_equal_one_device(one_device, tmp_path, backend):
   _assert_same_run(one_device, str(tmp_path))
 
 
-def test_gan_on_four_devices_equals_one_device(tmp_path):
-  config = os.path.join(REPO, "tests", "configs", "tiny_dcgan.py")
+@pytest.mark.parametrize("name", ["tiny_dcgan", "tiny_adv_pgd"])
+def test_other_experiments_on_four_devices_equal_one_device(tmp_path, name):
+  config = os.path.join(REPO, "tests", "configs", f"{name}.py")
   reference = (str(tmp_path / "one"), loop.train_and_evaluate(load_config_file(config),
                                                               str(tmp_path / "one")))
   _run([sys.executable, "experiments/train.py", f"--config={config}",
