@@ -164,7 +164,8 @@ def _kl_from_logits(p_logits, q_logits):
 
 
 def vat_perturbation(logits_fn: LogitsFn, x, rng=None, *, eps: float, xi: float = 1e-6,
-                     num_iterations: int = 1, start=None, axis_name: str | None = None):
+                     num_iterations: int = 1, start=None, clean_logits=None,
+                     axis_name: str | None = None):
   """The virtual adversarial perturbation r_adv of Miyato et al. (2018), per example.
 
   The direction d in which p(y|x) changes most (the top eigenvector of the Hessian of
@@ -173,7 +174,7 @@ def vat_perturbation(logits_fn: LogitsFn, x, rng=None, *, eps: float, xi: float 
   per example in L2. Returns eps * d with ||d||_2 = 1 per example. No labels are used; the
   clean prediction p(y|x) is a constant (stop-gradient). `start`: the initial direction
   (default: standard normal per example from `rng`, a key or one key per example); only its
-  direction matters.
+  direction matters. `clean_logits`: logits_fn(x) when the caller has them already.
   """
   if isinstance(eps, (int, float)) and not eps > 0:
     raise UserError(f"VAT eps must be > 0; got {eps}.")
@@ -181,7 +182,7 @@ def vat_perturbation(logits_fn: LogitsFn, x, rng=None, *, eps: float, xi: float 
     raise UserError(f"VAT xi must be > 0; got {xi}.")
   if not (isinstance(num_iterations, int) and num_iterations >= 1):
     raise UserError(f"VAT num_iterations must be an integer >= 1; got {num_iterations}.")
-  clean = jax.lax.stop_gradient(logits_fn(x))
+  clean = jax.lax.stop_gradient(logits_fn(x) if clean_logits is None else clean_logits)
   if start is None:
     if rng is None:
       raise UserError("vat_perturbation needs rng (or a start direction).")

@@ -86,7 +86,8 @@ def make_train_step(config):
       frozen = jax.lax.stop_gradient(params)
       r_adv = attacks.vat_perturbation(lambda x: forward(st, frozen, x)[0], x_u,
                                        jax.random.fold_in(rng, 1), eps=v.eps, xi=v.xi,
-                                       num_iterations=v.num_iterations, axis_name=axis_name)
+                                       num_iterations=v.num_iterations, clean_logits=logits_u,
+                                       axis_name=axis_name)
       vat = attacks.vat_loss(logits_u, forward(st, params, x_u + r_adv)[0])
       entropy = attacks.entropy_loss(logits_u)
       loss = ce + v.alpha * vat + v.entmin * entropy
