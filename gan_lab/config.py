@@ -100,6 +100,19 @@ def vat_config() -> ml_collections.ConfigDict:
   return c
 
 
+def cifar10_adversarial_config(method: str, alpha: float) -> ml_collections.ConfigDict:
+  """Adversarial training on CIFAR-10 at Madry et al.'s budget (eps 8/255; PGD: 7 steps of
+  2/255, also used at eval) with the BatchNorm ConvNet: the adv_*_cifar10 configs."""
+  c = use_cifar10_convnet(adversarial_config())
+  c.adv.update(method=method, alpha=alpha, eps=8 / 255, pgd_steps=7, step_size=2 / 255)
+  c.batch_size = 128
+  c.num_epochs = 30
+  c.log_every = 100
+  c.eval_every = 1500           # About every 4 epochs (390 steps of 128).
+  c.checkpoint_every = 500
+  return c
+
+
 def gan_config() -> ml_collections.ConfigDict:
   c = base_config()
   c.experiment = "gan"

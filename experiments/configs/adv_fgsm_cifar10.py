@@ -11,19 +11,8 @@ orientation, Madry et al. (2018) report about 87% clean and 46% PGD-20 accuracy 
 8/255 for a wide ResNet; this small BatchNorm ConvNet will land well below both.
 """
 
-from gan_lab.config import adversarial_config, use_cifar10_convnet
+from gan_lab.config import cifar10_adversarial_config
 
 
 def get_config():
-  config = use_cifar10_convnet(adversarial_config())
-  config.adv.method = "fgsm"
-  config.adv.eps = 8 / 255
-  config.adv.alpha = 0.5
-  config.adv.pgd_steps = 7
-  config.adv.step_size = 2 / 255
-  config.batch_size = 128
-  config.num_epochs = 30
-  config.log_every = 100
-  config.eval_every = 1500         # About every 4 epochs (390 steps of 128).
-  config.checkpoint_every = 500
-  return config
+  return cifar10_adversarial_config(method="fgsm", alpha=0.5)
