@@ -64,16 +64,9 @@ def make_train_step(config):
     weights = jnp.tile(jnp.array([alpha, 1.0 - alpha]), len(x))
     labels = jnp.repeat(y, 2)
 
-    def loss_fn(params):
-      logits, updates = state.apply_fn(
-          state.replace(params=params).variables(), both, train=True,
-          rngs={"dropout": jax.random.fold_in(rng, 0)}, mutable=["batch_stats"])
-      ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-      return jnp.sum(weights * ce) / len(x), (logits, updates)
-
-    (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    grads = parallel.pmean(grads, axis_name)
-    state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
+    state, logits, loss, grads = classifier.update(
+        state, both, labels, jax.random.fold_in(rng, 0), axis_name,
+        reduce=lambda ce: jnp.sum(weights * ce) / len(x))
     correct = jnp.argmax(logits, -1) == labels
     metrics = {"loss": loss, "accuracy": jnp.mean(correct[0::2]),
                "adv_accuracy": jnp.mean(correct[1::2]), "grad_norm": optax.tree.norm(grads)}

@@ -41,20 +41,30 @@ def init_state(config, rng, total_steps: int, axis_name: str | None = parallel.A
   )
 
 
-def train_step(state: TrainState, batch, rng, *, axis_name=None):
-  """One SGD step on a batch {"image": uint8, "label": int}: (state, batch, rng) -> (state, metrics)."""
-  images, labels = to_float(batch["image"]), batch["label"]
+def update(state: TrainState, images, labels, rng, axis_name=None, reduce=jnp.mean):
+  """One SGD step on the softmax cross-entropy: (state, logits, loss, grads).
+
+  `reduce` turns the per-example cross-entropies into the loss (the batch mean, or the
+  adversarial mix's weighted sum).
+  """
 
   def loss_fn(params):
     logits, updates = state.apply_fn(
         state.replace(params=params).variables(), images, train=True,
         rngs={"dropout": rng}, mutable=["batch_stats"])
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    loss = reduce(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
     return loss, (logits, updates)
 
   (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   grads = parallel.pmean(grads, axis_name)
   state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
+  return state, logits, loss, grads
+
+
+def train_step(state: TrainState, batch, rng, *, axis_name=None):
+  """One SGD step on a batch {"image": uint8, "label": int}: (state, batch, rng) -> (state, metrics)."""
+  labels = batch["label"]
+  state, logits, loss, grads = update(state, to_float(batch["image"]), labels, rng, axis_name)
   metrics = {
       "loss": loss,
       "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
