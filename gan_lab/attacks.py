@@ -163,6 +163,16 @@ def _kl_from_logits(p_logits, q_logits):
   return jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)
 
 
+def check_vat_args(eps, xi, num_iterations) -> None:
+  """One clear sentence for bad VAT settings (eps and xi only when concrete)."""
+  if isinstance(eps, (int, float)) and not eps > 0:
+    raise UserError(f"VAT eps must be > 0; got {eps}.")
+  if isinstance(xi, (int, float)) and not xi > 0:
+    raise UserError(f"VAT xi must be > 0; got {xi}.")
+  if not (isinstance(num_iterations, int) and num_iterations >= 1):
+    raise UserError(f"VAT num_iterations must be an integer >= 1; got {num_iterations}.")
+
+
 def vat_perturbation(logits_fn: LogitsFn, x, rng=None, *, eps: float, xi: float = 1e-6,
                      num_iterations: int = 1, start=None, clean_logits=None,
                      axis_name: str | None = None):
@@ -176,12 +186,7 @@ def vat_perturbation(logits_fn: LogitsFn, x, rng=None, *, eps: float, xi: float 
   (default: standard normal per example from `rng`, a key or one key per example); only its
   direction matters. `clean_logits`: logits_fn(x) when the caller has them already.
   """
-  if isinstance(eps, (int, float)) and not eps > 0:
-    raise UserError(f"VAT eps must be > 0; got {eps}.")
-  if isinstance(xi, (int, float)) and not xi > 0:
-    raise UserError(f"VAT xi must be > 0; got {xi}.")
-  if not (isinstance(num_iterations, int) and num_iterations >= 1):
-    raise UserError(f"VAT num_iterations must be an integer >= 1; got {num_iterations}.")
+  check_vat_args(eps, xi, num_iterations)
   clean = jax.lax.stop_gradient(logits_fn(x) if clean_logits is None else clean_logits)
   if start is None:
     if rng is None:
