@@ -40,7 +40,7 @@ class Batcher:
   """
 
   def __init__(self, arrays: dict, mesh, on_device: bool):
-    self._arrays = arrays
+    self.arrays = arrays  # The host arrays, as given.
     self._sharding = parallel.sharded(mesh, batch_axis=1)
     self._resident = jax.device_put(arrays, parallel.replicated(mesh)) if on_device else None
     self._take = jax.jit(lambda a, i: jax.tree.map(lambda x: x[i], a),
@@ -51,7 +51,7 @@ class Batcher:
       return self._take(self._resident, indices)
     rows = parallel.process_rows(self._sharding, indices.shape, axis=1)
     return {k: self.host_to_global(v[indices[:, rows]], indices.shape)
-            for k, v in self._arrays.items()}
+            for k, v in self.arrays.items()}
 
   def host_to_global(self, local: np.ndarray, shape) -> jax.Array:
     """This process's rows [steps, rows, ...] of a global [steps, batch, ...] array."""

@@ -27,9 +27,10 @@ class Experiment:
   # (config, train arrays, test arrays) -> (train, test) as the experiment trains and
   # evaluates on them; runs before anything is written, so it may raise UserError.
   prepare_data: Callable[..., Any] = lambda config, train, test: (train, test)
-  # (config, workdir) -> None: files a run keeps beside its checkpoints, written by process 0
-  # once the workdir is checked (e.g. which examples were labelled).
-  write_run_files: Callable[..., None] = lambda config, workdir: None
+  # (config, workdir, train arrays, test arrays as loaded, before prepare_data) -> None: files
+  # a run keeps beside its checkpoints, written by process 0 once the workdir is checked
+  # (e.g. which examples were labelled).
+  write_run_files: Callable[..., None] = lambda config, workdir, train, test: None
 
 
 EXPERIMENTS = {

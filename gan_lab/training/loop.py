@@ -108,8 +108,8 @@ def train_and_evaluate(config, workdir: str):
   _validate(config, mesh)
   experiment = experiments.get(config.experiment)
   data_dir = config.data_dir or None
-  train, test = (data.load(config.dataset, s, data_dir) for s in ("train", "test"))
-  train, test = experiment.prepare_data(config, train, test)
+  loaded = [data.load(config.dataset, s, data_dir) for s in ("train", "test")]
+  train, test = experiment.prepare_data(config, *loaded)
   n = len(train["label"])
   if config.batch_size > n:
     raise UserError(f"batch_size {config.batch_size} is larger than the {n} training examples.")
@@ -134,7 +134,8 @@ def train_and_evaluate(config, workdir: str):
 
   workdir = workdirs.prepare(workdir, config)
   if jax.process_index() == 0:
-    experiment.write_run_files(config, workdir)
+    experiment.write_run_files(config, workdir, *loaded)
+  del loaded  # Only the prepared arrays are needed from here on.
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
   restored, start = checkpoint.restore_latest(mngr, state, workdir=workdir, set_aside=True)
   state, start = (restored, start) if restored is not None else (state, 0)

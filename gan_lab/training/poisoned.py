@@ -48,8 +48,7 @@ def make_evaluate(config, mesh, test_batches, n: int, workdir: str):
   """The classifier's test loss and accuracy, and the attack's metrics on the test split."""
   clean = classifier.make_evaluate(config, mesh, test_batches, n, workdir)
   p = config.poison
-  # The test split as arrays on the host (small; the Batcher keeps its own on the devices).
-  test = data.load(config.dataset, "test", config.data_dir or None)
+  test = test_batches.arrays  # The test split on the host, as the loop loaded it.
   triggered = poisoning.add_trigger(test["image"], p.patch_size) if p.kind == "backdoor" else None
   predict = jax.jit(lambda state, images: jnp.argmax(
       classifier.logits_fn(state)(classifier.to_float(images)), -1))

@@ -36,8 +36,7 @@ def init_state(config, rng, total_steps: int, axis_name: str | None = parallel.A
   if not (v.alpha >= 0 and v.entmin >= 0 and v.labels_per_class >= 0):
     raise UserError("config.vat needs alpha >= 0, entmin >= 0 and labels_per_class >= 0; got "
                     f"{v.alpha}, {v.entmin}, {v.labels_per_class}.")
-  attacks.vat_perturbation(lambda x: x, jnp.zeros((1, 1)), start=jnp.ones((1, 1)), eps=v.eps,
-                           xi=v.xi, num_iterations=v.num_iterations)  # Checks the settings.
+  attacks.check_vat_args(v.eps, v.xi, v.num_iterations)
   return classifier.init_state(config, rng, total_steps, axis_name)
 
 
@@ -56,9 +55,10 @@ def prepare_data(config, train, test):
           "unlabeled": train["image"]}, test
 
 
-def write_run_files(config, workdir: str) -> None:
+def write_run_files(config, workdir: str, train, test) -> None:
   """<workdir>/labeled_indices.json: which training examples kept their labels."""
-  labels = data.load(config.dataset, "train", config.data_dir or None)["label"]
+  del test
+  labels = train["label"]
   path = os.path.join(workdir, LABELED_FILE)
   with open(path + ".tmp", "w") as f:
     json.dump({"labels_per_class": config.vat.labels_per_class, "seed": config.seed,
