@@ -268,37 +268,36 @@ def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
   return out
 
 
-def compare(rows: dict, eps_list, spec: AttackSpec = AttackSpec(), *, craft_workdir=None,
-            seed: int = 0) -> dict:
-  """{row name: results per eps} for classifiers {name: workdir} on one dataset's test split.
-
-  With `craft_workdir`, every attack is crafted on that model (black-box transfer to each
-  row); otherwise each row is attacked white-box.
-  """
-  restored = {name: classifier.restore(w) for name, w in rows.items()}
+def _restore_on_one_dataset(workdirs: dict):
+  """({name: state} of classifier runs, their dataset's name, its test split), read once."""
+  restored = {name: classifier.restore(w) for name, w in workdirs.items()}
   datasets = {c.dataset for c, _, _ in restored.values()}
-  craft_state = None
-  if craft_workdir:
-    craft_config, craft_state, _ = classifier.restore(craft_workdir)
-    datasets.add(craft_config.dataset)
   if len(datasets) != 1:
     raise UserError("The classifiers were trained on different datasets "
                     f"({', '.join(sorted(datasets))}); compare models of one dataset.")
-  (dataset,) = datasets
-  test = data.load(dataset, "test", next(iter(restored.values()))[0].data_dir or None)
-  return {name: evaluate(state, test, eps_list, spec, craft_state=craft_state,
-                         num_classes=data.info(dataset).num_classes, seed=seed)
-          for name, (_, state, _) in restored.items()}
+  config = next(iter(restored.values()))[0]
+  test = data.load(config.dataset, "test", config.data_dir or None)
+  return {name: state for name, (_, state, _) in restored.items()}, config.dataset, test
+
+
+def compare(rows: dict, eps_list, spec: AttackSpec = AttackSpec(), *, seed: int = 0) -> dict:
+  """{row name: results per eps} for classifiers {name: workdir} on one dataset's test split,
+  each attacked white-box."""
+  states, dataset, test = _restore_on_one_dataset(rows)
+  return {name: evaluate(state, test, eps_list, spec, num_classes=data.info(dataset).num_classes,
+                         seed=seed)
+          for name, state in states.items()}
 
 
 def transfer(target_workdir: str, surrogates: dict, eps_list, spec: AttackSpec = AttackSpec(),
              *, seed: int = 0) -> dict:
   """{crafted on: results per eps on the target}: "white-box" (the target) and each surrogate."""
-  out = {"white-box": compare({"target": target_workdir}, eps_list, spec, seed=seed)["target"]}
-  for name, workdir in surrogates.items():
-    out[name] = compare({"target": target_workdir}, eps_list, spec, craft_workdir=workdir,
-                        seed=seed)["target"]
-  return out
+  if "white-box" in surrogates:
+    raise UserError("'white-box' names the target's own row; give the surrogate another name.")
+  states, dataset, test = _restore_on_one_dataset({"white-box": target_workdir, **surrogates})
+  return {name: evaluate(states["white-box"], test, eps_list, spec, craft_state=state,
+                         num_classes=data.info(dataset).num_classes, seed=seed)
+          for name, state in states.items()}
 
 
 def markdown_table(rows: dict, columns: list[str]) -> str:
