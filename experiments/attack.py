@@ -13,7 +13,8 @@ from absl import flags
 from gan_lab import cli, robustness
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a classifier run.")
-_ATTACK = flags.DEFINE_list("attack", list(robustness.ATTACKS), "Attacks: noise, fgsm, pgd.")
+_ATTACK = flags.DEFINE_list("attack", list(robustness.DEFAULT_ATTACKS),
+                            "Attacks: noise, fgsm, pgd, or module:fn of your own.")
 _EPS = flags.DEFINE_list("eps", ["0", "0.05", "0.1", "0.2", "0.3"],
                          "L-inf budgets, in [0, 1] pixel units.")
 _TARGETED = flags.DEFINE_bool("targeted", False, "Push examples towards a target class.")

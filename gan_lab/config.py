@@ -39,7 +39,7 @@ def base_config() -> ml_collections.ConfigDict:
 
 def classifier_config() -> ml_collections.ConfigDict:
   c = base_config()
-  c.model = "SeedCNN"           # A key of gan_lab.models.MODELS.
+  c.model = "SeedCNN"           # A key of gan_lab.models.MODELS, or "module:Class".
   c.model_kwargs = ml_collections.ConfigDict()
   return c
 
@@ -122,7 +122,7 @@ def gan_config() -> ml_collections.ConfigDict:
   c.gan.discriminator = "DenseDiscriminator"
   c.gan.discriminator_kwargs = ml_collections.ConfigDict()
   c.gan.codings = 30            # Size of the generator's input z ~ N(0, I).
-  c.gan.loss = "bce"            # bce (the lecture's) or hinge.
+  c.gan.loss = "bce"            # bce (the lecture's), hinge, or a key of gan.LOSSES.
   c.gan.label_smoothing = 0.0   # Real images labelled 1 - s for D (one-sided).
   c.gan.d_steps = 1             # Discriminator updates per generator update.
   c.gan.num_grid = 64           # Samples in each grid written at eval steps.

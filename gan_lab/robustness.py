@@ -19,16 +19,40 @@ from absl import logging
 
 from gan_lab import attacks, data, parallel, viz
 from gan_lab.errors import UserError
+from gan_lab.registry import Registry
 from gan_lab.training import chunks, classifier
 
-ATTACKS = ("noise", "fgsm", "pgd")
 RESULTS_FILE = "attack_results.json"
+
+
+def _noise(logits_fn, x, y, eps, keys, spec):
+  del logits_fn, y, spec
+  # Its own keys: the same keys would make PGD's start the noise's negative.
+  return attacks.random_noise(x, eps, jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys))
+
+
+def _fgsm(logits_fn, x, y, eps, keys, spec):
+  del keys
+  return attacks.fgsm(logits_fn, x, y, eps, targeted=spec.targeted)
+
+
+def _pgd(logits_fn, x, y, eps, keys, spec):
+  return attacks.pgd(logits_fn, x, y, eps, step_size=spec.pgd_step_size,
+                     num_steps=spec.pgd_steps, targeted=spec.targeted,
+                     rng=keys if spec.random_start else None)
+
+
+# What AttackSpec.attacks names: fn(logits_fn, x, y, eps, keys, spec) -> adversarial x, with
+# `y` the labels (targeted: the targets) and `keys` one random key per example. Add one with
+# `ATTACKS.register`, or name "package.module:fn" of one's own (docs/extending.md).
+ATTACKS = Registry("attack", {"noise": _noise, "fgsm": _fgsm, "pgd": _pgd})
+DEFAULT_ATTACKS = ("noise", "fgsm", "pgd")
 
 
 @dataclasses.dataclass(frozen=True)
 class AttackSpec:
   """Which attacks to run and how; eps comes separately, one value per pass."""
-  attacks: tuple[str, ...] = ATTACKS
+  attacks: tuple[str, ...] = DEFAULT_ATTACKS
   pgd_steps: int = 10
   pgd_step_size: float | None = None   # None: 2.5 * eps / pgd_steps (Madry et al.).
   random_start: bool = True            # PGD from a random point of the eps-ball (else BIM).
@@ -36,10 +60,10 @@ class AttackSpec:
   target_class: int | None = None      # Targeted: None = a random other class per example.
 
   def __post_init__(self):
-    unknown = [a for a in self.attacks if a not in ATTACKS]
-    if unknown or not self.attacks:
-      raise UserError(f"Unknown attack {', '.join(unknown) or '(none)'}; choose from "
-                      f"{', '.join(ATTACKS)}.")
+    if not self.attacks:
+      raise UserError(f"No attack given; choose from {', '.join(ATTACKS)}.")
+    for name in self.attacks:
+      ATTACKS.lookup(name)
     if self.pgd_steps < 1:
       raise UserError(f"pgd_steps must be >= 1; got {self.pgd_steps}.")
     if self.targeted and "noise" in self.attacks and len(self.attacks) == 1:
@@ -64,18 +88,8 @@ def craft(logits_fn, x, labels, index, eps, key, spec: AttackSpec, num_classes: 
   keys = jax.vmap(lambda i: jax.random.fold_in(start_key, i))(index)
   y = target_labels(labels, index, target_key, num_classes,
                     spec.target_class) if spec.targeted else labels
-  out = {}
-  for name in spec.attacks:
-    if name == "noise":
-      # Its own keys: the same keys would make PGD's start the noise's negative.
-      out[name] = attacks.random_noise(x, eps, jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys))
-    elif name == "fgsm":
-      out[name] = attacks.fgsm(logits_fn, x, y, eps, targeted=spec.targeted)
-    else:
-      out[name] = attacks.pgd(logits_fn, x, y, eps, step_size=spec.pgd_step_size,
-                              num_steps=spec.pgd_steps, targeted=spec.targeted,
-                              rng=keys if spec.random_start else None)
-  return out, y
+  return {name: ATTACKS.lookup(name)(logits_fn, x, y, eps, keys, spec)
+          for name in spec.attacks}, y
 
 
 def _eval_step(spec: AttackSpec, num_classes: int):

@@ -88,15 +88,15 @@ def test_losses_on_known_logits():
   real, fake = jnp.array([2.0, -1.0]), jnp.array([0.5, -3.0])
   sp = lambda x: np.log1p(np.exp(x))  # softplus: BCE(logit, 1) = sp(-x), BCE(logit, 0) = sp(x)
   expected = np.mean(sp(-np.array([2.0, -1.0]))) + np.mean(sp(np.array([0.5, -3.0])))
-  assert float(gan._d_loss("bce", real, fake, 0.0)) == pytest.approx(expected, rel=1e-5)
+  assert float(gan.LOSSES["bce"].d(real, fake, 0.0)) == pytest.approx(expected, rel=1e-5)
   # One-sided smoothing: real targets 0.9.
   smooth = np.mean(0.9 * sp(-np.array([2.0, -1.0])) + 0.1 * sp(np.array([2.0, -1.0])))
-  assert float(gan._d_loss("bce", real, fake, 0.1)) == pytest.approx(
+  assert float(gan.LOSSES["bce"].d(real, fake, 0.1)) == pytest.approx(
       smooth + np.mean(sp(np.array([0.5, -3.0]))), rel=1e-5)
-  assert float(gan._d_loss("hinge", real, fake, 0.0)) == pytest.approx(
+  assert float(gan.LOSSES["hinge"].d(real, fake, 0.0)) == pytest.approx(
       np.mean([0.0, 2.0]) + np.mean([1.5, 0.0]))
-  assert float(gan._g_loss("hinge", fake)) == pytest.approx(1.25)
-  assert float(gan._g_loss("bce", fake)) == pytest.approx(np.mean(sp(-np.array([0.5, -3.0]))),
+  assert float(gan.LOSSES["hinge"].g(fake)) == pytest.approx(1.25)
+  assert float(gan.LOSSES["bce"].g(fake)) == pytest.approx(np.mean(sp(-np.array([0.5, -3.0]))),
                                                           rel=1e-5)
 
 

@@ -7,22 +7,32 @@ with `tfds.data_source` from a `data_dir` where they were prepared beforehand in
 
 import dataclasses
 import os
+from typing import Callable
 
 import numpy as np
 
 from gan_lab.errors import UserError
+from gan_lab.registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
+  """A dataset's shape and classes; `load`, when set, reads a split of one's own data.
+
+  `load(split, data_dir) -> {"image": uint8 NHWC, "label": int}`; without it, the name is
+  read from TFDS.
+  """
   name: str
   image_shape: tuple[int, int, int]
   num_classes: int
   class_names: tuple[str, ...]
+  load: Callable[[str, str], dict] | None = None
 
 
 _DIGITS = tuple(str(i) for i in range(10))
-DATASETS = {
+# `config.dataset` names one of these, one added with `DATASETS.register`, or a DatasetInfo
+# of the user's own code as "package.module:attribute" (docs/extending.md).
+DATASETS = Registry("dataset", {
     "mnist5k": DatasetInfo("mnist5k", (28, 28, 1), 10, _DIGITS),
     "mnist": DatasetInfo("mnist", (28, 28, 1), 10, _DIGITS),
     "fashion_mnist": DatasetInfo("fashion_mnist", (28, 28, 1), 10, (
@@ -32,15 +42,16 @@ DATASETS = {
         "airplane", "automobile", "bird", "cat", "deer",
         "dog", "frog", "horse", "ship", "truck")),
     "svhn_cropped": DatasetInfo("svhn_cropped", (32, 32, 3), 10, _DIGITS),
-}
+})
 SPLITS = ("train", "test")
 
 
 def info(name: str) -> DatasetInfo:
-  if name not in DATASETS:
-    raise UserError(
-        f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
-  return DATASETS[name]
+  ds_info = DATASETS.lookup(name)
+  if not isinstance(ds_info, DatasetInfo):
+    raise UserError(f"Dataset {name!r} is a {type(ds_info).__name__}, not a "
+                    "gan_lab.data.DatasetInfo.")
+  return ds_info
 
 
 def default_data_dir() -> str:
@@ -53,8 +64,12 @@ def load(name: str, split: str, data_dir: str | None = None) -> dict[str, np.nda
   if split not in SPLITS:
     raise UserError(f"Unknown split {split!r}; choose one of {', '.join(SPLITS)}.")
   data_dir = data_dir or default_data_dir()
-  source = _embedded_source(split, data_dir) if name == "mnist5k" else _catalog_source(
-      name, split, data_dir)
+  if ds_info.load is not None:
+    arrays = ds_info.load(split, data_dir)
+    validate(arrays, ds_info.image_shape, ds_info.num_classes)
+    return {"image": np.asarray(arrays["image"]), "label": np.asarray(arrays["label"], np.int32)}
+  source = _embedded_source(split, data_dir) if ds_info.name == "mnist5k" else _catalog_source(
+      ds_info.name, split, data_dir)
   # Item access (not __getitems__) also works on tfds.testing.mock_data sources.
   examples = [source[i] for i in range(len(source))]
   arrays = {

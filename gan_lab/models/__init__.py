@@ -4,17 +4,19 @@ import flax.linen as nn
 from flax.core import FrozenDict
 
 from gan_lab.errors import UserError
+from gan_lab.registry import Registry
 from gan_lab.models.cnn import MLP, ConvLayer, ConvNet, Pool, SeedCNN
 from gan_lab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_lab.models.dense_gan import DenseDiscriminator, DenseGenerator
 from gan_lab.models.summary import layer_rows, lecture_arithmetic, param_count, summary
 
-# A new model is one entry here; configs select it with `config.model = "<name>"`.
-MODELS = {
+# Configs select a model with `config.model = "<name>"`: a name here, one added with
+# `MODELS.register`, or "package.module:Class" of the user's own code (docs/extending.md).
+MODELS = Registry("model", {
     "SeedCNN": SeedCNN, "ConvNet": ConvNet, "MLP": MLP,
     "DenseGenerator": DenseGenerator, "DenseDiscriminator": DenseDiscriminator,
     "DCGANGenerator": DCGANGenerator, "DCGANDiscriminator": DCGANDiscriminator,
-}
+})
 
 
 def _hashable(value):
@@ -32,12 +34,11 @@ def create(name: str, axis_name: str | None = None, **kwargs) -> nn.Module:
   `axis_name` is the device axis of the training step, for models that use it (BatchNorm
   across devices, split-independent dropout); models without such layers ignore it.
   """
-  if name not in MODELS:
-    raise UserError(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}.")
-  if axis_name is not None and "axis_name" in MODELS[name].__dataclass_fields__:
+  model = MODELS.lookup(name)
+  if axis_name is not None and "axis_name" in getattr(model, "__dataclass_fields__", {}):
     kwargs["axis_name"] = axis_name
   try:
-    return MODELS[name](**{k: _hashable(v) for k, v in kwargs.items()})
+    return model(**{k: _hashable(v) for k, v in kwargs.items()})
   except (TypeError, ValueError) as e:
     raise UserError(f"Bad arguments for model {name}: {e}") from e
 

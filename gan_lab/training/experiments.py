@@ -8,6 +8,7 @@ import dataclasses
 from typing import Any, Callable
 
 from gan_lab.errors import UserError
+from gan_lab.registry import Registry
 from gan_lab.training import adversarial, classifier, gan, poisoned, vat
 
 
@@ -33,7 +34,9 @@ class Experiment:
   write_run_files: Callable[..., None] = lambda config, workdir, train, test: None
 
 
-EXPERIMENTS = {
+# `config.experiment`: a name here, one added with `EXPERIMENTS.register`, or
+# "package.module:attr" naming an Experiment of the user's own code (docs/extending.md).
+EXPERIMENTS = Registry("experiment", {
     "classifier": Experiment(
         init_state=classifier.init_state,
         make_train_step=lambda config: classifier.train_step,
@@ -68,10 +71,12 @@ EXPERIMENTS = {
         figures=gan.figures,
         diagnose=gan.diagnose,
     ),
-}
+})
 
 
 def get(name: str) -> Experiment:
-  if name not in EXPERIMENTS:
-    raise UserError(f"Unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}.")
-  return EXPERIMENTS[name]
+  experiment = EXPERIMENTS.lookup(name)
+  if not isinstance(experiment, Experiment):
+    raise UserError(f"Experiment {name!r} is a {type(experiment).__name__}, not a "
+                    "gan_lab.training.experiments.Experiment.")
+  return experiment

@@ -15,6 +15,7 @@ averages come from phase 2's pass and are what sampling uses; D's from phase 1's
 
 import json
 import os
+from typing import Callable, NamedTuple
 
 import flax
 import jax
@@ -24,9 +25,39 @@ import optax
 
 from gan_lab import data, models, parallel, sample_quality, viz
 from gan_lab.errors import UserError
+from gan_lab.registry import Registry
 from gan_lab.training.state import TrainState, make_optimizer
 
-LOSSES = ("bce", "hinge")
+
+class GANLoss(NamedTuple):
+  """A GAN objective on D's logits: `d(real_logits, fake_logits, smoothing)` for phase 1 and
+  `g(fake_logits)` for phase 2, each a scalar to minimise."""
+  d: Callable
+  g: Callable
+
+
+def _bce_d(real_logits, fake_logits, smoothing: float):
+  real = optax.sigmoid_binary_cross_entropy(real_logits, jnp.full_like(real_logits,
+                                                                       1.0 - smoothing))
+  fake = optax.sigmoid_binary_cross_entropy(fake_logits, jnp.zeros_like(fake_logits))
+  return jnp.mean(real) + jnp.mean(fake)
+
+
+def _bce_g(fake_logits):
+  return jnp.mean(optax.sigmoid_binary_cross_entropy(fake_logits, jnp.ones_like(fake_logits)))
+
+
+def _hinge_d(real_logits, fake_logits, smoothing: float):
+  del smoothing  # One-sided smoothing is a BCE notion; the hinge margin plays its part.
+  return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
+
+
+# `config.gan.loss`: a name here, one added with `LOSSES.register`, or "package.module:attr"
+# naming a GANLoss of the user's own code (docs/extending.md).
+LOSSES = Registry("GAN loss", {
+    "bce": GANLoss(d=_bce_d, g=_bce_g),
+    "hinge": GANLoss(d=_hinge_d, g=lambda fake_logits: -jnp.mean(fake_logits)),
+})
 
 
 @flax.struct.dataclass
@@ -43,8 +74,8 @@ class GANState:
 
 def init_state(config, rng, total_steps: int, axis_name: str | None = parallel.AXIS) -> GANState:
   g = config.gan
-  if g.loss not in LOSSES:
-    raise UserError(f"Unknown config.gan.loss {g.loss!r}; choose one of {', '.join(LOSSES)}.")
+  if not isinstance(LOSSES.lookup(g.loss), GANLoss):
+    raise UserError(f"config.gan.loss {g.loss!r} is not a gan_lab.training.gan.GANLoss.")
   if not (g.d_steps >= 1 and g.codings >= 1 and 0.0 <= g.label_smoothing < 1.0
           and g.get("num_eval_samples", 2) >= 2):  # Runs from before this field lack it.
     raise UserError("config.gan needs d_steps >= 1, codings >= 1, 0 <= label_smoothing < 1 "
@@ -86,21 +117,6 @@ def generate(state: GANState, z):
   return state.generator.apply_fn(state.generator.variables(), z, train=False)
 
 
-def _d_loss(kind: str, real_logits, fake_logits, smoothing: float):
-  if kind == "hinge":
-    return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
-  real = optax.sigmoid_binary_cross_entropy(real_logits, jnp.full_like(real_logits,
-                                                                       1.0 - smoothing))
-  fake = optax.sigmoid_binary_cross_entropy(fake_logits, jnp.zeros_like(fake_logits))
-  return jnp.mean(real) + jnp.mean(fake)
-
-
-def _g_loss(kind: str, fake_logits):
-  if kind == "hinge":
-    return -jnp.mean(fake_logits)
-  return jnp.mean(optax.sigmoid_binary_cross_entropy(fake_logits, jnp.ones_like(fake_logits)))
-
-
 def d_phase(state: GANState, real, rng, axis_name=None):
   """Phase 1: one discriminator update. Changes only the discriminator."""
   fake, _ = _apply(state.generator, state.generator.params, codings(state, rng, len(real),
@@ -111,7 +127,7 @@ def d_phase(state: GANState, real, rng, axis_name=None):
   def loss_fn(params):
     real_logits, net = _apply(d, params, real)
     fake_logits, net = _apply(net, params, fake)
-    loss = _d_loss(state.loss, real_logits, fake_logits, state.label_smoothing)
+    loss = LOSSES.lookup(state.loss).d(real_logits, fake_logits, state.label_smoothing)
     return loss, (net, real_logits, fake_logits)
 
   (loss, (net, real_logits, fake_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -132,7 +148,7 @@ def g_phase(state: GANState, batch: int, rng, axis_name=None):
   def loss_fn(params):
     fake, net = _apply(g, params, z)
     fake_logits, _ = _apply(d, d.params, fake)  # D's statistics updates are discarded.
-    return _g_loss(state.loss, fake_logits), net
+    return LOSSES.lookup(state.loss).g(fake_logits), net
 
   (loss, net), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
   grads = parallel.pmean(grads, axis_name)
