@@ -133,3 +133,21 @@ def test_tiled_max_pool_equals_flax_with_ties():
   np.testing.assert_array_equal(pool.apply({}, x), nn.max_pool(x, (2, 2), (2, 2)))
   np.testing.assert_array_equal(jax.grad(loss(lambda x: pool.apply({}, x)))(x),
                                 jax.grad(loss(lambda x: nn.max_pool(x, (2, 2), (2, 2))))(x))
+
+
+@pytest.mark.parametrize("kernel,stride,padding,in_size,features", [
+    (4, 2, "SAME", 7, 8), (4, 2, "SAME", 14, 1), (3, 2, "VALID", 5, 4), (5, 3, "SAME", 6, 2),
+    (3, 1, "VALID", 6, 2), (1, 2, "SAME", 6, 2)])
+def test_conv_transpose_equals_flax(kernel, stride, padding, in_size, features):
+  """Same parameters from the same key, same outputs and gradients as nn.ConvTranspose."""
+  x = jax.random.normal(jax.random.key(0), (4, in_size, in_size, 3))
+  ours = conv.ConvTranspose(features, (kernel, kernel), strides=(stride, stride), padding=padding)
+  flax_ = nn.ConvTranspose(features, (kernel, kernel), strides=(stride, stride), padding=padding)
+  variables = flax_.init(jax.random.key(1), x)
+  for a, b in zip(jax.tree.leaves(variables), jax.tree.leaves(ours.init(jax.random.key(1), x))):
+    np.testing.assert_array_equal(a, b)
+  loss = lambda m: lambda v, x: jnp.sum(jnp.sin(m.apply(v, x)))
+  expected = (flax_.apply(variables, x), jax.grad(loss(flax_), argnums=(0, 1))(variables, x))
+  got = (ours.apply(variables, x), jax.grad(loss(ours), argnums=(0, 1))(variables, x))
+  for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(got)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(a))))

@@ -16,7 +16,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_lab.models.conv import Conv
+from gan_lab.models.conv import Conv, ConvTranspose
 
 _INIT = nn.initializers.normal(0.02)
 
@@ -46,11 +46,11 @@ class DCGANGenerator(nn.Module):
     x = norm()(x)
     x = nn.relu(x)
     for feat in self.features[1:]:
-      x = nn.ConvTranspose(feat, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
+      x = ConvTranspose(feat, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
                            kernel_init=_INIT)(x)
       x = norm()(x)
       x = nn.relu(x)
-    x = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_INIT)(x)
+    x = ConvTranspose(channels, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_INIT)(x)
     x = nn.tanh(x)
     return (x + 1.0) / 2.0
 
