@@ -25,13 +25,24 @@ def _lax_conv(x, w, strides, padding):
   return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=_NHWC)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv_im2col_grad(x, w, strides, padding):
-  return _lax_conv(x, w, strides, padding)
+def _with_weight_grad(conv, weight_grad_fn):
+  """`conv(x, w, strides, padding)` with XLA's own input gradient and `weight_grad_fn`'s for w."""
 
+  @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+  def op(x, w, strides, padding):
+    return conv(x, w, strides, padding)
 
-def _fwd(x, w, strides, padding):
-  return _lax_conv(x, w, strides, padding), (x, w)
+  def fwd(x, w, strides, padding):
+    return conv(x, w, strides, padding), (x, w)
+
+  def bwd(strides, padding, residuals, g):
+    x, w = residuals
+    _, input_vjp = jax.vjp(lambda x: conv(x, w, strides, padding), x)
+    dw = weight_grad_fn(x, g, w.shape[:2], strides, padding).astype(w.dtype)
+    return input_vjp(g)[0], dw
+
+  op.defvjp(fwd, bwd)
+  return op
 
 
 def weight_grad(x, g, kernel_hw, strides, padding):
@@ -49,14 +60,7 @@ def weight_grad(x, g, kernel_hw, strides, padding):
   return (cols.T @ g.reshape(-1, g.shape[3])).reshape(kh, kw, x.shape[3], g.shape[3])
 
 
-def _bwd(strides, padding, residuals, g):
-  x, w = residuals
-  _, input_vjp = jax.vjp(lambda x: _lax_conv(x, w, strides, padding), x)
-  dw = weight_grad(x, g, w.shape[:2], strides, padding).astype(w.dtype)
-  return input_vjp(g)[0], dw
-
-
-_conv_im2col_grad.defvjp(_fwd, _bwd)
+_conv_im2col_grad = _with_weight_grad(_lax_conv, weight_grad)
 
 
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
@@ -97,15 +101,6 @@ def _lax_conv_transpose(x, w, strides, padding):
                                   dimension_numbers=_NHWC)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv_transpose(x, w, strides, padding):
-  return _lax_conv_transpose(x, w, strides, padding)
-
-
-def _transpose_fwd(x, w, strides, padding):
-  return _lax_conv_transpose(x, w, strides, padding), (x, w)
-
-
 def transpose_weight_grad(x, g, kernel_hw, strides, padding):
   """d(sum(conv_transpose(x, w) * g)) / dw as one matmul, without the zero-dilated input.
 
@@ -131,14 +126,7 @@ def transpose_weight_grad(x, g, kernel_hw, strides, padding):
   return dw.reshape(c, kh, kw, g.shape[3]).transpose(1, 2, 0, 3)
 
 
-def _transpose_bwd(strides, padding, residuals, g):
-  x, w = residuals
-  _, input_vjp = jax.vjp(lambda x: _lax_conv_transpose(x, w, strides, padding), x)
-  dw = transpose_weight_grad(x, g, w.shape[:2], strides, padding).astype(w.dtype)
-  return input_vjp(g)[0], dw
-
-
-_conv_transpose.defvjp(_transpose_fwd, _transpose_bwd)
+_conv_transpose = _with_weight_grad(_lax_conv_transpose, transpose_weight_grad)
 
 
 class ConvTranspose(nn.Module):
