@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+# The tour of the lecture (experiments/configs/tour.py): every topic, then report.md/.html.
 demo: $(STAMP)
-	$(BIN)/python experiments/train.py --config=experiments/configs/seed_cnn_mnist5k.py --workdir=$(DEMO_DIR)
+	$(BIN)/python experiments/tour.py --config=experiments/configs/tour.py --workdir=$(DEMO_DIR)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

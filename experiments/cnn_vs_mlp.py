@@ -7,14 +7,13 @@ then prints both, with the lecture's arithmetic computed from the models: a 100x
 into a dense layer of 1,000 neurons, against a 3x3 conv layer on the same image.
 """
 
-import json
 import os
 
 from absl import flags
 from ml_collections import config_flags
 
-from gan_lab import cli, models, writers
-from gan_lab.training.loop import train_and_evaluate
+from gan_lab import cli
+from gan_lab.training import classifier
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _CNN = config_flags.DEFINE_config_file(
@@ -27,15 +26,7 @@ flags.mark_flags_as_required(["workdir"])
 
 def main(argv):
   del argv
-  result = {"lecture_arithmetic": models.lecture_arithmetic()}
-  for name, config in (("cnn", _CNN.value), ("mlp", _MLP.value)):
-    workdir = os.path.join(_WORKDIR.value, name)
-    state = train_and_evaluate(config, workdir)
-    last = [r for r in writers.read_metrics(workdir) if "test_accuracy" in r][-1]
-    result[name] = {"model": config.model, "params": models.param_count(state.params),
-                    "test_accuracy": last["test_accuracy"], "steps": last["step"]}
-  with open(os.path.join(_WORKDIR.value, "cnn_vs_mlp.json"), "w") as f:
-    json.dump(result, f, indent=2)
+  result = classifier.compare_models({"cnn": _CNN.value, "mlp": _MLP.value}, _WORKDIR.value)
   print(f"{'model':8} {'params':>10} {'test accuracy':>14}")
   for name in ("cnn", "mlp"):
     r = result[name]

@@ -10,6 +10,8 @@ over clean and every attack run, not an average. Each model is checked for signs
 gradient masking (PGD weaker than FGSM; accuracy not falling towards 0 at large eps).
 """
 
+import os
+
 from absl import flags
 
 from gan_lab import cli, robustness
@@ -31,7 +33,10 @@ def main(argv):
   columns = ["accuracy_clean", *(f"accuracy_{a}" for a in spec.attacks), "robust_accuracy"]
   warnings = {name: robustness.sanity_checks(r) for name, r in rows.items()}
   path = robustness.write_table(rows, columns, _OUT.value, "robustness", warnings=warnings)
-  print(f"Wrote {path}")
+  figure = robustness.plot_rows(rows, "accuracy", spec.attacks,
+                                os.path.join(_OUT.value, "robustness.png"),
+                                "test accuracy under attack, by model")
+  print(f"Wrote {path} and {figure}")
   print(robustness.markdown_table(rows, columns))
   for name, sentences in warnings.items():
     for sentence in sentences:

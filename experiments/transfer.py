@@ -8,6 +8,8 @@ and eps, the target's accuracy and the attacks' success rates (the share of the 
 target gets right that the attack flips).
 """
 
+import os
+
 from absl import flags
 
 from gan_lab import cli, robustness
@@ -29,7 +31,10 @@ def main(argv):
                              cli.floats("--eps", _EPS.value), spec, seed=_SEED.value)
   columns = [f"{m}_{a}" for a in spec.attacks for m in ("accuracy", "success")]
   path = robustness.write_table(rows, columns, _OUT.value, "transfer", target=_TARGET.value)
-  print(f"Wrote {path}")
+  figure = robustness.plot_rows(rows, "success", spec.attacks,
+                                os.path.join(_OUT.value, "transfer.png"),
+                                "attack success on the target, by crafting model")
+  print(f"Wrote {path} and {figure}")
   print(robustness.markdown_table(rows, columns))
 
 

@@ -314,6 +314,14 @@ def transfer(target_workdir: str, surrogates: dict, eps_list, spec: AttackSpec =
           for name, state in states.items()}
 
 
+def plot_rows(rows: dict, metric: str, attack_names, path: str, title: str) -> str:
+  """`metric` ("accuracy" or "success") against eps, one line per (row, attack)."""
+  eps = [r["eps"] for r in next(iter(rows.values()))]
+  series = {f"{name}, {a}": [r[f"{metric}_{a}"] for r in results]
+            for name, results in rows.items() for a in attack_names}
+  return viz.metric_curves(eps, series, path, "eps (L-inf)", metric, title)
+
+
 def markdown_table(rows: dict, columns: list[str]) -> str:
   """A markdown table: one line per (row name, eps), one column per metric."""
   lines = ["| model | eps | " + " | ".join(columns) + " |",

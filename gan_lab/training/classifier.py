@@ -5,6 +5,7 @@ are averaged across devices with `lax.pmean`; with None they run on one device a
 """
 
 import functools
+import json
 import os
 
 import flax
@@ -12,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_lab import checkpoint, data, models, parallel, viz, workdirs
+from gan_lab import checkpoint, data, models, parallel, viz, workdirs, writers
 from gan_lab.errors import UserError
 from gan_lab.training import chunks
 from gan_lab.training.state import TrainState, make_optimizer
@@ -146,3 +147,25 @@ def figures(state: TrainState, config, test, workdir: str) -> list[str]:
     paths.append(viz.feature_maps(image[0], convs[0][0], os.path.join(
         workdir, "feature_maps.png"), title="conv1"))
   return paths
+
+
+COMPARISON_FILE = "cnn_vs_mlp.json"
+
+
+def compare_models(configs: dict, workdir: str) -> dict:
+  """Trains each of {name: config} in <workdir>/<name> and compares them: the lecture's CNN
+  vs DNN. Writes and returns {name: {model, params, test_accuracy, steps, workdir}} with the
+  lecture's arithmetic (a 100x100 image into Dense(1000) against a 3x3 conv) beside them."""
+  from gan_lab.training import loop  # pylint: disable=g-import-not-at-top  # loop imports us.
+  result = {"lecture_arithmetic": models.lecture_arithmetic()}
+  for name, config in configs.items():
+    run_dir = os.path.join(os.path.abspath(workdir), name)
+    state = loop.train_and_evaluate(config, run_dir)
+    last = [r for r in writers.read_metrics(run_dir) if "test_accuracy" in r][-1]
+    result[name] = {"model": config.model, "params": models.param_count(state.params),
+                    "test_accuracy": last["test_accuracy"], "steps": last["step"],
+                    "workdir": run_dir}
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, COMPARISON_FILE), "w") as f:
+      json.dump(result, f, indent=2)
+  return result

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_lab import attacks, data, parallel
+from gan_lab import attacks, data, parallel, viz, writers
 from gan_lab.errors import UserError
 from gan_lab.training import classifier
 
@@ -114,16 +114,23 @@ def variants(config) -> dict:
           f"vat_entmin_{n}": {"entmin": 1.0},
           "supervised_all": {"alpha": 0.0, "labels_per_class": 0}}
 RESULTS_FILE = "vat_results.json"
+CURVES_FILE = "vat_curves.png"
 
 
-def compare(config, workdir: str, seeds) -> dict:
-  """Trains every variant of `config` (`variants`) for each seed in <workdir>/<variant>_seed<s>;
-  writes and returns {variant: {seeds, test_error per seed, mean, std}}."""
+def compare(config, workdir: str, seeds, names=None) -> dict:
+  """Trains the variants `names` of `config` (default all of `variants`) for each seed in
+  <workdir>/<variant>_seed<s>; writes and returns {variant: {seeds, test_error per seed,
+  mean, std}}, and plots the mean test error over training in vat_curves.png."""
   from gan_lab.training import loop  # pylint: disable=g-import-not-at-top  # loop imports us.
   if config.experiment != "vat":
     raise UserError(f"The VAT comparison needs a config with experiment 'vat' (e.g. "
                     f"experiments/configs/vat_mnist5k.py); got {config.experiment!r}.")
-  configs, rows = {}, variants(config)
+  rows = variants(config)
+  unknown = [n for n in names or () if n not in rows]
+  if unknown:
+    raise UserError(f"Unknown VAT variant {', '.join(unknown)}; choose from {', '.join(rows)}.")
+  rows = {n: rows[n] for n in names} if names else rows
+  configs = {}
   for name, changes in rows.items():
     for seed in seeds:
       c = config.copy_and_resolve_references()
@@ -141,4 +148,12 @@ def compare(config, workdir: str, seeds) -> dict:
       json.dump({"labels_per_class": config.vat.labels_per_class, "steps": config.num_steps,
                  "dataset": config.dataset, "model": config.model, "variants": table}, f,
                 indent=2)
+    evals = {name: [[(r["step"], 1.0 - r["test_accuracy"]) for r in writers.read_metrics(
+        final[f"{name}_seed{s}"]["workdir"]) if "test_accuracy" in r] for s in seeds]
+             for name in rows}
+    steps = [step for step, _ in next(iter(evals.values()))[0]]
+    viz.metric_curves(steps, {name: np.mean([[e for _, e in run] for run in runs], axis=0)
+                              for name, runs in evals.items()},
+                      os.path.join(workdir, CURVES_FILE), "step", "test error",
+                      f"{config.model} on {config.dataset}, mean over {len(seeds)} seed(s)")
   return table

@@ -1,0 +1,23 @@
+"""Rewrites the README's results block from a tour report, so every number in it can be
+regenerated:
+
+  python experiments/tour.py --config=experiments/configs/tour.py --workdir=runs/tour
+  python experiments/readme_tables.py --report=runs/tour/report.json
+"""
+
+from absl import flags
+
+from gan_lab import cli, report
+
+_REPORT = flags.DEFINE_string("report", None, "report.json of a tour run.")
+_README = flags.DEFINE_string("readme", "README.md", "The README to update in place.")
+flags.mark_flags_as_required(["report"])
+
+
+def main(argv):
+  del argv
+  print(f"Updated {report.update_readme(_README.value, _REPORT.value)} from {_REPORT.value}")
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,275 @@
+"""The whole lecture in one run: every topic on the embedded data, and a report of it.
+
+`run(config, workdir)` takes the lecture's topics in order, each with the library function
+its experiment script calls (`classifier.compare_models`, `loop.train_and_evaluate`,
+`robustness.attack_workdir`, `robustness.transfer`, `robustness.compare`, `vat.compare`,
+`poisoned.sweep`), so the tour has no code path of its own. Stage <key> writes its runs
+into <workdir>/<key>/ and returns a section: a table, figures and one sentence built from
+the measured numbers. `gan_lab.report` writes the sections as report.md, a self-contained
+report.html and report.json. A stage that fails is reported in one sentence; stages that
+need its runs are skipped, the others go on.
+"""
+
+import os
+import time
+import traceback
+from typing import Callable, NamedTuple
+
+import jax
+import numpy as np
+from absl import logging
+
+from gan_lab import data, report, robustness, sample_quality, writers
+from gan_lab.errors import UserError
+from gan_lab.training import classifier, gan, loop, poisoned, vat
+
+
+class Stage(NamedTuple):
+  key: str      # The config field with its settings, and its folder in the workdir.
+  title: str
+  needs: tuple  # Keys of the stages whose runs it uses.
+  # (its config, its folder, {run name: workdir} of earlier stages) -> section fields.
+  run: Callable[..., dict]
+
+
+def _pick_eps(eps_list, wanted: float) -> float:
+  """The budget a section's sentence quotes: `wanted` if measured, else the largest."""
+  return wanted if wanted in eps_list else max(eps_list)
+
+
+def _moves(a: float, b: float) -> str:
+  return "raises" if b > a else "lowers" if b < a else "keeps"
+
+
+def _cnn_vs_mlp(config, out, runs) -> dict:
+  result = classifier.compare_models({"cnn": config.cnn, "mlp": config.mlp}, out)
+  runs.update(cnn=result["cnn"]["workdir"], mlp=result["mlp"]["workdir"])
+  cnn, mlp = result["cnn"], result["mlp"]
+  sentence = (f"The CNN reaches test accuracy {cnn['test_accuracy']:.3f} with "
+              f"{cnn['params']:,} parameters, the MLP {mlp['test_accuracy']:.3f} with "
+              f"{mlp['params']:,}")
+  if cnn["test_accuracy"] > mlp["test_accuracy"] and cnn["params"] < mlp["params"]:
+    sentence += ": one kernel shared by every position gets more from fewer weights."
+  else:
+    sentence += "."
+  a = result["lecture_arithmetic"]
+  return {"sentence": sentence,
+          "columns": ["network", "model", "parameters", "steps", "test accuracy"],
+          "rows": [[name, r["model"], r["params"], r["steps"], r["test_accuracy"]]
+                   for name, r in (("CNN", cnn), ("MLP", mlp))],
+          "notes": [f"The lecture's arithmetic: a 100x100 image into Dense(1000) has "
+                    f"{a['dense_params']:,} parameters; a 3x3 conv with 32 filters on it has "
+                    f"{a['conv_params']:,}."],
+          "figures": [os.path.join(cnn["workdir"], f)
+                      for f in ("curves.png", "filters.png", "feature_maps.png")]}
+
+
+def _gan(config, out, runs) -> dict:
+  config = config.copy_and_resolve_references()
+  config.gan.classifier_workdir = runs["cnn"]
+  loop.train_and_evaluate(config, out)
+  history = writers.read_metrics(out)
+  judged = [h for h in history if "classifier_fid" in h][-1]
+  last = history[-1]
+  judge = sample_quality.Judge(runs["cnn"], config.dataset, config.data_dir or None)
+  train = data.load(config.dataset, "train", config.data_dir or None)
+  real = judge(np.asarray(train["image"][:config.gan.num_eval_samples], np.float32) / 255)
+  columns = ["samples", "step", "D(x)", "D(G(z))", "classes covered", "class KL",
+             "classifier-FID", "IS analogue"]
+  quality = lambda r: [r["classes_covered"], r["class_kl"], r["classifier_fid"],
+                       r["inception_score"]]
+  rows = [[f"{len(train['image'][:config.gan.num_eval_samples]):,} real training digits", "",
+           "", "", *quality(real)],
+          [config.gan.generator, judged["step"], last["train_d_real"], last["train_d_fake"],
+           *quality(judged)]]
+  sentence = (f"After {judged['step']:,} steps the {config.gan.generator}'s samples cover "
+              f"{judged['classes_covered']:.0f} of {data.info(config.dataset).num_classes} "
+              f"classes at classifier-FID "
+              f"{judged['classifier_fid']:.0f}, against {real['classifier_fid']:.1f} for "
+              f"real digits judged by the same CNN.")
+  return {"sentence": sentence, "columns": columns, "rows": rows,
+          "notes": [f"Warning: {w}" for w in gan.diagnose(config, history)],
+          "figures": [os.path.join(out, "samples.png"), os.path.join(out, "curves.png")]}
+
+
+def _attacks(config, out, runs) -> dict:
+  eps = list(config.eps)
+  results = {}
+  for kind, spec in (
+      ("untargeted", robustness.AttackSpec(pgd_steps=config.pgd_steps)),
+      ("targeted", robustness.AttackSpec(attacks=("fgsm", "pgd"), pgd_steps=config.pgd_steps,
+                                         targeted=True, target_class=config.target_class))):
+    path = robustness.attack_workdir(runs["cnn"], eps, spec, out=os.path.join(out, kind),
+                                     seed=config.seed)
+    results[kind] = report.read_json(os.path.join(path, robustness.RESULTS_FILE))["results"]
+  rows = [[u["eps"], u["accuracy_clean"], u["accuracy_noise"], u["accuracy_fgsm"],
+           u["accuracy_pgd"], u["robust_accuracy"], t["success_fgsm"], t["success_pgd"]]
+          for u, t in zip(results["untargeted"], results["targeted"])]
+  e = _pick_eps(eps, config.report_eps)
+  u = next(r for r in results["untargeted"] if r["eps"] == e)
+  t = next(r for r in results["targeted"] if r["eps"] == e)
+  sentence = (f"At eps {e:g}, FGSM takes the CNN's accuracy from {u['accuracy_clean']:.3f} to "
+              f"{u['accuracy_fgsm']:.3f} and PGD-{config.pgd_steps} to {u['accuracy_pgd']:.3f}, "
+              f"while random noise of the same size leaves {u['accuracy_noise']:.3f}; targeted "
+              f"PGD sends {t['success_pgd']:.0%} of the other digits to class "
+              f"{config.target_class}.")
+  return {"sentence": sentence,
+          "columns": ["eps", "clean", "noise", "FGSM", f"PGD-{config.pgd_steps}", "worst case",
+                      f"FGSM to {config.target_class}", f"PGD to {config.target_class}"],
+          "rows": rows,
+          "notes": ["Accuracy on the test split; the last two columns are targeted success "
+                    "rates."],
+          "figures": [os.path.join(out, "untargeted", f) for f in ("accuracy_vs_eps.png",
+                                                                   "panda.png")]
+                     + [os.path.join(out, "targeted", "panda.png")]}
+
+
+def _transfer(config, out, runs) -> dict:
+  spec = robustness.AttackSpec(attacks=("fgsm", "pgd"), pgd_steps=config.pgd_steps)
+  rows = robustness.transfer(runs["cnn"], {"MLP": runs["mlp"]}, list(config.eps), spec,
+                             seed=config.seed)
+  robustness.write_table(rows, ["success_fgsm", "success_pgd"], out, "transfer",
+                         target=runs["cnn"])
+  figure = robustness.plot_rows(rows, "success", spec.attacks,
+                                os.path.join(out, "transfer.png"),
+                                "attack success on the CNN, by crafting model")
+  e = _pick_eps(list(config.eps), config.report_eps)
+  at = {name: next(r for r in results if r["eps"] == e) for name, results in rows.items()}
+  sentence = (f"At eps {e:g}, PGD crafted on the MLP, with no access to the CNN's gradients, "
+              f"flips {at['MLP']['success_pgd']:.0%} of the digits the CNN gets right "
+              f"(white-box: {at['white-box']['success_pgd']:.0%}).")
+  return {"sentence": sentence, "columns": ["crafted on", "eps", "FGSM success", "PGD success"],
+          "rows": [[name, r["eps"], r["success_fgsm"], r["success_pgd"]]
+                   for name, results in rows.items() for r in results],
+          "figures": [figure]}
+
+
+def _adversarial_training(config, out, runs) -> dict:
+  trained = os.path.join(out, "fgsm_trained")
+  loop.train_and_evaluate(config.train, trained)
+  spec = robustness.AttackSpec(pgd_steps=config.pgd_steps)
+  rows = robustness.compare({"normal": runs["cnn"], "FGSM-trained": trained},
+                            list(config.eps), spec, seed=config.seed)
+  robustness.write_table(rows, ["accuracy_clean", *(f"accuracy_{a}" for a in spec.attacks)],
+                         out, "robustness")
+  figure = robustness.plot_rows(rows, "accuracy", ("fgsm", "pgd"),
+                                os.path.join(out, "robustness.png"),
+                                "test accuracy under attack, by model")
+  e = min(config.eps)
+  at = {name: next(r for r in results if r["eps"] == e) for name, results in rows.items()}
+  normal, adv = at["normal"], at["FGSM-trained"]
+  sentence = (f"At eps {e:g}, training on FGSM examples "
+              f"{_moves(normal['accuracy_fgsm'], adv['accuracy_fgsm'])} accuracy under FGSM "
+              f"from {normal['accuracy_fgsm']:.3f} to {adv['accuracy_fgsm']:.3f} and "
+              f"{_moves(normal['accuracy_pgd'], adv['accuracy_pgd'])} it under PGD from "
+              f"{normal['accuracy_pgd']:.3f} to {adv['accuracy_pgd']:.3f}, at clean accuracy "
+              f"{adv['accuracy_clean']:.3f} (normal: {normal['accuracy_clean']:.3f}).")
+  return {"sentence": sentence,
+          "columns": ["model", "eps", "clean", "noise", "FGSM", f"PGD-{config.pgd_steps}"],
+          "rows": [[name, r["eps"], r["accuracy_clean"], r["accuracy_noise"],
+                    r["accuracy_fgsm"], r["accuracy_pgd"]]
+                   for name, results in rows.items() for r in results],
+          "notes": [f"The FGSM-trained model: {writers.read_metrics(trained)[-1]['step']} steps "
+                    f"of alpha {config.train.adv.alpha} * CE(x) + {1 - config.train.adv.alpha:g}"
+                    f" * CE(FGSM(x)) at eps {config.train.adv.eps}."],
+          "figures": [figure]}
+
+
+def _vat(config, out, runs) -> dict:
+  del runs
+  names = list(vat.variants(config))[:2]  # The supervised baseline and VAT, on the same labels.
+  table = vat.compare(config, out, [config.seed], names)
+  sup, semi = (table[n]["mean"] for n in names)
+  labels = names[0].rsplit("_", 1)[-1]
+  sentence = (f"With {labels} labels, VAT's consistency term on the unlabelled images "
+              f"{_moves(sup, semi)} the test error from {sup:.3f} (supervised on the same "
+              f"labels and steps) to {semi:.3f}.")
+  return {"sentence": sentence, "columns": ["variant", "labels", "steps", "test error"],
+          "rows": [[n, int(labels), config.num_steps, table[n]["mean"]] for n in names],
+          "figures": [os.path.join(out, vat.CURVES_FILE)]}
+
+
+def _poisoning(config, out, runs) -> dict:
+  del runs
+  result = poisoned.sweep(config.train, out, list(config.fractions))
+  p = config.train.poison
+  first, last = result["runs"][0], result["runs"][-1]
+  sentence = (f"Relabelling {last['fraction']:.0%} of the {p.source_class}s as "
+              f"{p.target_class}s {_moves(first['target_class_accuracy'], last['target_class_accuracy'])}"
+              f" the {p.source_class}s' test accuracy from "
+              f"{first['target_class_accuracy']:.3f} to {last['target_class_accuracy']:.3f} "
+              f"({last['attack_success']:.0%} read as {p.target_class}) while overall accuracy "
+              f"goes from {first['test_accuracy']:.3f} to {last['test_accuracy']:.3f}.")
+  return {"sentence": sentence,
+          "columns": ["poisoned fraction", "test accuracy", f"accuracy on {p.source_class}s",
+                      f"{p.source_class}s read as {p.target_class}"],
+          "rows": [[r["fraction"], r["test_accuracy"], r["target_class_accuracy"],
+                    r["attack_success"]] for r in result["runs"]],
+          "figures": [os.path.join(out, poisoned.CURVE_FILE)]}
+
+
+STAGES = (
+    Stage("cnn_vs_mlp", "Convolutional vs dense networks", (), _cnn_vs_mlp),
+    Stage("gan", "The lecture's dense GAN", ("cnn_vs_mlp",), _gan),
+    Stage("dcgan", "DCGAN", ("cnn_vs_mlp",), _gan),
+    Stage("attacks", "Adversarial examples: FGSM, targeted attacks, PGD and noise",
+          ("cnn_vs_mlp",), _attacks),
+    Stage("transfer", "Black-box transfer", ("cnn_vs_mlp",), _transfer),
+    Stage("adversarial_training", "Adversarial training", ("cnn_vs_mlp",),
+          _adversarial_training),
+    Stage("vat", "Virtual adversarial training with 100 labels", (), _vat),
+    Stage("poisoning", "Data poisoning by label flipping", (), _poisoning),
+)
+
+
+def _failure(e: Exception) -> str:
+  if isinstance(e, UserError):
+    return str(e)
+  return f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+
+
+def run(config, workdir: str, on_stage: Callable[[int, int, dict], None] | None = None) -> dict:
+  """Runs the stages named in `config.stages` into `workdir`; writes and returns the report.
+
+  `on_stage(i, n, section)` is called before stage i of n starts (section without results)
+  and when it ends. Refuses a workdir that already holds a report, before any work.
+  """
+  names = [config.stages] if isinstance(config.stages, str) else config.stages
+  keys = [k.strip() for item in names for k in item.split(",") if k.strip()]  # "a,b" too.
+  unknown = [k for k in keys if k not in {s.key for s in STAGES}]
+  if unknown or not keys:
+    raise UserError(f"Unknown tour stage {', '.join(unknown) or '(none)'}; choose from "
+                    f"{', '.join(s.key for s in STAGES)}.")
+  workdir = os.path.abspath(workdir)
+  report.check_free(workdir)
+  os.makedirs(workdir, exist_ok=True)
+  stages = [s for s in STAGES if s.key in keys]
+  runs, sections, ok, start = {}, [], set(), time.time()
+  for i, stage in enumerate(stages):
+    section = {"key": stage.key, "title": stage.title, "status": "running", "sentence": "",
+               "columns": [], "rows": [], "notes": [], "figures": [], "seconds": 0.0}
+    if on_stage:
+      on_stage(i, len(stages), section)
+    missing = [k for k in stage.needs if k not in ok]
+    began = time.time()
+    if missing:
+      section.update(status="skipped", error=f"Needs the stage {', '.join(missing)}, which "
+                     "did not finish.")
+    else:
+      try:
+        section.update(stage.run(config[stage.key], os.path.join(workdir, stage.key), runs))
+        section["status"] = "ok"
+        ok.add(stage.key)
+      except Exception as e:  # pylint: disable=broad-except  # One stage must not stop the tour.
+        logging.error("Tour stage %s failed:\n%s", stage.key, traceback.format_exc())
+        section.update(status="failed", error=_failure(e))
+    section["seconds"] = time.time() - began
+    section["figures"] = [os.path.relpath(f, workdir) for f in section["figures"]
+                          if os.path.exists(f)]
+    sections.append(section)
+    if on_stage:
+      on_stage(i, len(stages), section)
+  result = report.make(sections, config, time.time() - start)
+  if jax.process_index() == 0:
+    report.write(result, workdir)
+  return result
