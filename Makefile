@@ -13,7 +13,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gan_lab needs Python 3.11 or newer; set PYTHON=python3.11 (or newer).")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,onednn]'
+	$(BIN)/python -m gan_lab.native.build
 	touch $(STAMP)
 
 # The tour of the lecture (experiments/configs/tour.py): every topic, then report.md/.html.

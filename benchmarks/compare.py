@@ -165,13 +165,13 @@ def run(batch, steps, repeats) -> list[dict]:
 
 
 def ratios(records: list[dict]) -> str:
-  """Lines `name: jax / other = r` for every workload measured in both."""
+  """Lines `name: jax / other = r` for every workload measured in both (and jax+onednn)."""
   lines = []
   for name, _ in PAIRS:
-    ours = next((r for r in records if r["name"] == name and r["framework"] == "jax"), None)
-    for other in (r for r in records if r["name"] == name and r["framework"] != "jax"):
-      if ours:
-        lines.append(f"{name}: jax {ours['images_per_sec']:.0f} img/s / {other['framework']} "
-                     f"{other['images_per_sec']:.0f} img/s = "
+    mine = [r for r in records if r["name"] == name and r["framework"].startswith("jax")]
+    for other in (r for r in records if r["name"] == name and not r["framework"].startswith("jax")):
+      for ours in mine:
+        lines.append(f"{name}: {ours['framework']} {ours['images_per_sec']:.0f} img/s / "
+                     f"{other['framework']} {other['images_per_sec']:.0f} img/s = "
                      f"{ours['images_per_sec'] / other['images_per_sec']:.2f}x")
   return "\n".join(lines)

@@ -2,6 +2,7 @@
 
   python benchmarks/run.py --workload=seed_cnn_train [--batch=256] [--json]
   python benchmarks/run.py --workload=all --compare      # + Keras and PyTorch, side by side
+  python benchmarks/run.py --workload=seed_cnn_train --conv=xla,onednn
 
 Each workload is compiled and warmed up first (its first call's time is reported as
 `compile_s`), then timed over `--repeats` calls; throughput comes from the median. One JSON
@@ -13,6 +14,7 @@ memory. `--compare` runs the seed CNN's training step and the dense GAN's step i
 """
 
 import json
+import os
 import resource
 import time
 
@@ -21,6 +23,7 @@ import numpy as np
 from absl import app, flags
 
 from gan_lab import attacks, parallel
+from gan_lab.models import conv
 from gan_lab.config import classifier_config, gan_config, vat_config
 from gan_lab.training import chunks, classifier, gan, vat
 
@@ -36,6 +39,8 @@ _STEPS = flags.DEFINE_integer("steps", 10, "Training steps per timed call (one j
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per workload (median reported).")
 _COMPARE = flags.DEFINE_bool("compare", False, "Also run Keras and PyTorch; print ratios.")
 _JSON = flags.DEFINE_bool("json", False, "Print only the JSON lines.")
+_CONV = flags.DEFINE_list("conv", ["xla"], "Convolutions to measure each workload with, side by "
+                          "side: xla (the default), onednn (GAN_LAB_CONV=onednn).")
 
 
 def synthetic(batch: int, shape, steps: int | None = None, seed: int = 0) -> dict:
@@ -151,9 +156,13 @@ def main(argv):
   records = []
   for name in names:
     batch = _BATCH.value or DEFAULT_BATCH.get(name, 64)
-    call, images = workload(name, batch, _STEPS.value)
-    records.append(record(name, batch, "jax", measure(call, images, _REPEATS.value)))
-    print(json.dumps(records[-1]), flush=True)
+    for impl in _CONV.value:
+      os.environ["GAN_LAB_CONV"] = impl  # Read when the models are traced, in measure().
+      conv.implementation()  # A bad name or an unbuilt oneDNN: one sentence, before the work.
+      call, images = workload(name, batch, _STEPS.value)
+      framework = "jax" if impl == "xla" else f"jax+{impl}"
+      records.append(record(name, batch, framework, measure(call, images, _REPEATS.value)))
+      print(json.dumps(records[-1]), flush=True)
   if _COMPARE.value:
     import compare  # pylint: disable=g-import-not-at-top  # Needs the [bench] extra.
     for rec in compare.run(_BATCH.value, _STEPS.value, _REPEATS.value):

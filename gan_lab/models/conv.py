@@ -7,9 +7,15 @@ gradient is a correlation of the input with the output gradient, which is the ma
 `patches(x)^T @ g` over all output positions (im2col); that takes ~0.03-0.08 s for the same
 layer. Forward pass and input gradient stay `lax.conv_general_dilated`'s own, so results
 match lax to float32 rounding; other backends and unusual convs use lax unchanged.
+
+`GAN_LAB_CONV=onednn` (read when a model is traced) runs the convolutions, forward and both
+gradients, with oneDNN instead (`gan_lab.models.onednn`, built by `make install`): 2-3x the
+seed CNN's training throughput on a 2-core CPU (benchmarks/README.md). XLA's stays the
+default and the reference.
 """
 
 import functools
+import os
 from typing import Callable
 
 import flax.linen as nn
@@ -17,6 +23,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from gan_lab.errors import UserError
+from gan_lab.models import onednn
+
+IMPLEMENTATIONS = ("xla", "onednn")
 _NHWC = lax.ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1),
                                  out_spec=(0, 3, 1, 2))
 
@@ -63,6 +73,18 @@ def weight_grad(x, g, kernel_hw, strides, padding):
 _conv_im2col_grad = _with_weight_grad(_lax_conv, weight_grad)
 
 
+def implementation() -> str:
+  """The convolution the models trace now: $GAN_LAB_CONV, "xla" by default."""
+  name = os.environ.get("GAN_LAB_CONV", "xla").lower()
+  if name not in IMPLEMENTATIONS:
+    raise UserError(f"GAN_LAB_CONV={name} is not a convolution here; use one of "
+                    f"{', '.join(IMPLEMENTATIONS)}.")
+  if name == "onednn" and not onednn.available():
+    raise UserError("GAN_LAB_CONV=onednn, but the oneDNN convolution is not built: run `make "
+                    "install` (x86-64 Linux with g++), or unset GAN_LAB_CONV.")
+  return name
+
+
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
                          precision=None, **kwargs):
@@ -77,8 +99,10 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
         feature_group_count=feature_group_count, precision=precision, **kwargs)
   if isinstance(padding, str):
     padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
-  return _conv_im2col_grad(lhs, rhs, tuple(window_strides),
-                           tuple(tuple(int(p) for p in pair) for pair in padding))
+  padding = tuple(tuple(int(p) for p in pair) for pair in padding)
+  if implementation() == "onednn" and onednn.supports(lhs, rhs, padding):
+    return onednn.conv(lhs, rhs, window_strides, padding)
+  return _conv_im2col_grad(lhs, rhs, tuple(window_strides), padding)
 
 
 # The conv layer every model here uses: nn.Conv with the weight gradient above.
