@@ -113,16 +113,25 @@ CONFIGS = sorted(f[:-3] for f in os.listdir(os.path.join(REPO, "experiments", "c
                  if f.endswith(".py"))
 
 
+def _runs(config) -> list:
+  """The run configs in `config`: itself, or those nested in it (the tour's stages)."""
+  if "experiment" in config:
+    return [config]
+  return [run for value in config.values() if hasattr(value, "values") for run in _runs(value)]
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_every_config_builds_its_state(name):
   """Shapes only (eval_shape): every shipped config names a valid experiment and settings."""
   from gan_lab import parallel
   from gan_lab.training import experiments, loop
-  config = load_config_file(name)
-  loop._validate(config, parallel.make_mesh())  # pylint: disable=protected-access
-  experiment = experiments.get(config.experiment)
-  state = jax.eval_shape(lambda: experiment.init_state(config, jax.random.key(0), 10))
-  assert state.step.shape == ()
+  runs = _runs(load_config_file(name))
+  assert len(runs) == (7 if name == "tour" else 1)
+  for config in runs:
+    loop._validate(config, parallel.make_mesh())  # pylint: disable=protected-access
+    experiment = experiments.get(config.experiment)
+    state = jax.eval_shape(lambda: experiment.init_state(config, jax.random.key(0), 10))
+    assert state.step.shape == ()
 
 
 def test_tiled_max_pool_equals_flax_with_ties():
