@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_lab import checkpoint, data, models, parallel, viz, workdirs, writers
+from gan_lab import checkpoint, data, models, parallel, viz, workdirs
 from gan_lab.errors import UserError
 from gan_lab.training import chunks
 from gan_lab.training.state import TrainState, make_optimizer
@@ -157,14 +157,13 @@ def compare_models(configs: dict, workdir: str) -> dict:
   vs DNN. Writes and returns {name: {model, params, test_accuracy, steps, workdir}} with the
   lecture's arithmetic (a 100x100 image into Dense(1000) against a 3x3 conv) beside them."""
   from gan_lab.training import loop  # pylint: disable=g-import-not-at-top  # loop imports us.
+  final = loop.train_many(configs, workdir)  # A run's last record holds its final eval.
   result = {"lecture_arithmetic": models.lecture_arithmetic()}
   for name, config in configs.items():
-    run_dir = os.path.join(os.path.abspath(workdir), name)
-    state = loop.train_and_evaluate(config, run_dir)
-    last = [r for r in writers.read_metrics(run_dir) if "test_accuracy" in r][-1]
-    result[name] = {"model": config.model, "params": models.param_count(state.params),
-                    "test_accuracy": last["test_accuracy"], "steps": last["step"],
-                    "workdir": run_dir}
+    shapes = jax.eval_shape(lambda c=config: init_state(c, jax.random.key(0), 1, None))
+    result[name] = {"model": config.model, "params": models.param_count(shapes.params),
+                    "test_accuracy": final[name]["test_accuracy"], "steps": final[name]["step"],
+                    "workdir": final[name]["workdir"]}
   if jax.process_index() == 0:
     with open(os.path.join(workdir, COMPARISON_FILE), "w") as f:
       json.dump(result, f, indent=2)
