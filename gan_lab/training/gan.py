@@ -48,7 +48,7 @@ def _bce_g(fake_logits):
 
 
 def _hinge_d(real_logits, fake_logits, smoothing: float):
-  del smoothing  # One-sided smoothing is a BCE notion; the hinge margin plays its part.
+  del smoothing  # One-sided smoothing relabels BCE targets; the hinge loss has none.
   return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
 
 
