@@ -18,17 +18,13 @@ import re
 
 import jax
 
+from gan_lab import workdirs
 from gan_lab.errors import UserError
 
 FILES = ("report.json", "report.md", "report.html")
 README_BEGIN = "<!-- tour-results:begin (experiments/readme_tables.py writes this block) -->"
 README_END = "<!-- tour-results:end -->"
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets", "numpy")
-
-
-def read_json(path: str) -> dict:
-  with open(path) as f:
-    return json.load(f)
 
 
 def check_free(workdir: str) -> None:
@@ -171,7 +167,7 @@ def readme_block(rep: dict) -> str:
 
 def update_readme(readme: str, report_path: str) -> str:
   """Replaces the results block of the README at `readme` with one made from `report_path`."""
-  rep = read_json(report_path)
+  rep = workdirs.read_json(report_path, "pass the report.json that a tour wrote.")
   with open(readme) as f:
     text = f.read()
   pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.S)

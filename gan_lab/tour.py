@@ -10,6 +10,7 @@ report.html and report.json. A stage that fails is reported in one sentence; sta
 need its runs are skipped, the others go on.
 """
 
+import functools
 import os
 import time
 import traceback
@@ -19,7 +20,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from gan_lab import data, report, robustness, sample_quality, writers
+from gan_lab import data, report, robustness, sample_quality, workdirs, writers
 from gan_lab.errors import UserError
 from gan_lab.training import classifier, gan, loop, poisoned, vat
 
@@ -64,6 +65,15 @@ def _cnn_vs_mlp(config, out, runs) -> dict:
                       for f in ("curves.png", "filters.png", "feature_maps.png")]}
 
 
+@functools.lru_cache(maxsize=4)
+def _judged_real_images(classifier_workdir: str, dataset: str, data_dir, num: int):
+  """(quality of `num` real training images as the classifier judges them, their count): the
+  floor both GAN stages compare with, computed once."""
+  judge = sample_quality.Judge(classifier_workdir, dataset, data_dir)
+  images = data.load(dataset, "train", data_dir)["image"][:num]
+  return judge(np.asarray(images, np.float32) / 255), len(images)
+
+
 def _gan(config, out, runs) -> dict:
   config = config.copy_and_resolve_references()
   config.gan.classifier_workdir = runs["cnn"]
@@ -71,14 +81,13 @@ def _gan(config, out, runs) -> dict:
   history = writers.read_metrics(out)
   judged = [h for h in history if "classifier_fid" in h][-1]
   last = history[-1]
-  judge = sample_quality.Judge(runs["cnn"], config.dataset, config.data_dir or None)
-  train = data.load(config.dataset, "train", config.data_dir or None)
-  real = judge(np.asarray(train["image"][:config.gan.num_eval_samples], np.float32) / 255)
+  real, num_real = _judged_real_images(runs["cnn"], config.dataset, config.data_dir or None,
+                                       config.gan.num_eval_samples)
   columns = ["samples", "step", "D(x)", "D(G(z))", "classes covered", "class KL",
              "classifier-FID", "IS analogue"]
   quality = lambda r: [r["classes_covered"], r["class_kl"], r["classifier_fid"],
                        r["inception_score"]]
-  rows = [[f"{len(train['image'][:config.gan.num_eval_samples]):,} real training digits", "",
+  rows = [[f"{num_real:,} real training digits", "",
            "", "", *quality(real)],
           [config.gan.generator, judged["step"], last["train_d_real"], last["train_d_fake"],
            *quality(judged)]]
@@ -101,7 +110,7 @@ def _attacks(config, out, runs) -> dict:
                                          targeted=True, target_class=config.target_class))):
     path = robustness.attack_workdir(runs["cnn"], eps, spec, out=os.path.join(out, kind),
                                      seed=config.seed)
-    results[kind] = report.read_json(os.path.join(path, robustness.RESULTS_FILE))["results"]
+    results[kind] = workdirs.read_json(os.path.join(path, robustness.RESULTS_FILE))["results"]
   rows = [[u["eps"], u["accuracy_clean"], u["accuracy_noise"], u["accuracy_fgsm"],
            u["accuracy_pgd"], u["robust_accuracy"], t["success_fgsm"], t["success_pgd"]]
           for u, t in zip(results["untargeted"], results["targeted"])]

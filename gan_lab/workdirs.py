@@ -49,7 +49,7 @@ def prepare(workdir: str, config: ml_collections.ConfigDict) -> str:
   path = os.path.join(workdir, CONFIG_FILE)
   new = _as_json_dict(config)
   if os.path.exists(path):
-    old = _read(path)
+    old = read_json(path)
     flat_old, flat_new = _flatten(old), _flatten(new)
     resumable = RESUMABLE_CHANGES
     if new.get("lr_schedule", "constant") != "constant":  # The schedule's length is fixed.
@@ -72,12 +72,13 @@ def prepare(workdir: str, config: ml_collections.ConfigDict) -> str:
   return workdir
 
 
-def _read(path: str) -> dict:
+def read_json(path: str, hint: str = "is this a gan_lab workdir?") -> dict:
+  """The JSON object in `path`, or a UserError that names the file and ends with `hint`."""
   try:
     with open(path) as f:
       return json.load(f)
   except (OSError, json.JSONDecodeError) as e:
-    raise UserError(f"Cannot read {path} ({e}); is this a gan_lab workdir?") from e
+    raise UserError(f"Cannot read {path} ({e}); {hint}") from e
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -85,4 +86,4 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   path = os.path.join(os.path.abspath(workdir), CONFIG_FILE)
   if not os.path.exists(path):
     raise UserError(f"{workdir} holds no gan_lab run (no {CONFIG_FILE}); pass a run's --workdir.")
-  return ml_collections.ConfigDict(_read(path))
+  return ml_collections.ConfigDict(read_json(path))

@@ -6,7 +6,7 @@ import re
 
 from conftest import REPO, run_script
 
-from gan_lab import report, tour
+from gan_lab import report, tour, workdirs
 
 FIXTURE = os.path.join(REPO, "tests", "fixtures", "tour_report.json")
 
@@ -19,7 +19,7 @@ def test_tiny_tour_reports_every_stage_with_a_figure_and_a_table(tmp_path):
   n = len(tour.STAGES)
   for i in range(1, n + 1):  # A progress line when each stage starts and ends.
     assert len(re.findall(rf"^\[{i}/{n}\] ", out.stdout, re.M)) == 2, out.stdout
-  rep = report.read_json(workdir / "report.json")
+  rep = workdirs.read_json(workdir / "report.json")
   assert [s["key"] for s in rep["sections"]] == [s.key for s in tour.STAGES]
   markdown = (workdir / "report.md").read_text()
   page = (workdir / "report.html").read_text()
@@ -40,7 +40,7 @@ def test_tiny_tour_reports_every_stage_with_a_figure_and_a_table(tmp_path):
   again = run_script("tour.py", "--config=experiments/configs/tour.py:tiny",
                      f"--workdir={workdir}", "--config.stages=vat")
   assert again.returncode == 2 and "already holds report.json" in again.stderr
-  assert report.read_json(workdir / "report.json") == rep
+  assert workdirs.read_json(workdir / "report.json") == rep
 
 
 def test_a_failed_stage_is_reported_and_the_others_go_on(tmp_path):
@@ -48,7 +48,7 @@ def test_a_failed_stage_is_reported_and_the_others_go_on(tmp_path):
                    f"--workdir={tmp_path}", "--config.stages=attacks,vat,poisoning",
                    "--config.vat.vat.labels_per_class=1000")
   assert out.returncode == 1, out.stderr[-3000:]
-  sections = {s["key"]: s for s in report.read_json(tmp_path / "report.json")["sections"]}
+  sections = {s["key"]: s for s in workdirs.read_json(tmp_path / "report.json")["sections"]}
   assert sections["attacks"]["status"] == "skipped"
   assert "Needs the stage cnn_vs_mlp" in sections["attacks"]["error"]
   assert sections["vat"]["status"] == "failed"
@@ -65,7 +65,7 @@ def test_a_failed_stage_is_reported_and_the_others_go_on(tmp_path):
 
 
 def test_readme_tables_are_regenerated_from_a_report(tmp_path):
-  rep = report.read_json(FIXTURE)
+  rep = workdirs.read_json(FIXTURE)
   readme = tmp_path / "README.md"
   readme.write_text(f"intro\n{report.README_BEGIN}\nold table\n{report.README_END}\nrest\n")
   out = run_script("readme_tables.py", f"--report={FIXTURE}", f"--readme={readme}")
@@ -80,6 +80,9 @@ def test_readme_tables_are_regenerated_from_a_report(tmp_path):
   with open(os.path.join(REPO, "README.md")) as f:
     assert report.readme_block(rep) in f.read()
 
+  missing = run_script("readme_tables.py", f"--report={tmp_path / 'none.json'}",
+                       f"--readme={readme}")
+  assert missing.returncode == 2 and "pass the report.json that a tour wrote" in missing.stderr
   readme.write_text("no block\n")
   bad = run_script("readme_tables.py", f"--report={FIXTURE}", f"--readme={readme}")
   assert bad.returncode == 2 and "has no results block" in bad.stderr
