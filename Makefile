@@ -21,7 +21,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python experiments/tour.py --config=experiments/configs/tour.py --workdir=$(DEMO_DIR)
 
+# The import contract (pyproject.toml [tool.importlinter]) first: it takes a second.
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 clean:

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from gan_lab import attacks
-from gan_lab.config import classifier_config
+from gan_lab import attacks, inference
+from gan_lab.core.config import classifier_config
 from gan_lab.training import classifier
 
 _BATCH = flags.DEFINE_integer("batch", 500, "Images per call.")
@@ -30,8 +30,8 @@ def main(argv):
   shape = tuple(int(s) for s in _SHAPE.value)
   config = classifier_config()
   config.dataset = {(28, 28, 1): "mnist5k", (32, 32, 3): "cifar10"}[shape]
-  state = classifier.init_state(config, jax.random.key(0), 1, axis_name=None)
-  fn = classifier.logits_fn(state)
+  state = classifier.init_state(config, jax.random.key(0), 1)
+  fn = inference.logits_fn(state)
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.uniform(0, 1, (_BATCH.value, *shape)), jnp.float32)
   y = jnp.asarray(rng.integers(0, 10, _BATCH.value))

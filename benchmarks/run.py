@@ -14,7 +14,6 @@ memory. `--compare` runs the seed CNN's training step and the dense GAN's step i
 """
 
 import json
-import os
 import resource
 import time
 
@@ -22,9 +21,9 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from gan_lab import attacks, parallel
+from gan_lab import attacks, inference, parallel
+from gan_lab.core.config import classifier_config, gan_config, vat_config
 from gan_lab.models import conv
-from gan_lab.config import classifier_config, gan_config, vat_config
 from gan_lab.training import chunks, classifier, gan, vat
 
 WORKLOADS = ("seed_cnn_train", "seed_cnn_train_per_step", "seed_cnn_eval", "dense_gan_step",
@@ -40,7 +39,7 @@ _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per workload (median 
 _COMPARE = flags.DEFINE_bool("compare", False, "Also run Keras and PyTorch; print ratios.")
 _JSON = flags.DEFINE_bool("json", False, "Print only the JSON lines.")
 _CONV = flags.DEFINE_list("conv", ["xla"], "Convolutions to measure each workload with, side by "
-                          "side: xla (the default), onednn (GAN_LAB_CONV=onednn).")
+                          "side (config.conv): xla (the default), onednn, lax.")
 
 
 def synthetic(batch: int, shape, steps: int | None = None, seed: int = 0) -> dict:
@@ -67,20 +66,23 @@ def _chunk_runner(experiment_step, state, batches, steps: int):
   return call
 
 
-def _classifier(dataset: str, batch: int):
+def _classifier(dataset: str, impl: str):
   config = classifier_config()
-  config.dataset = dataset
-  return config, classifier.init_state(config, jax.random.key(0), 1, axis_name=None)
+  config.dataset, config.conv = dataset, impl
+  return config, classifier.init_state(config, jax.random.key(0), 1)
 
 
-def workload(name: str, batch: int, steps: int):
-  """(call, images per call): `call()` runs the workload once and returns arrays to wait on."""
+def workload(name: str, batch: int, steps: int, impl: str = "xla"):
+  """(call, images per call): `call()` runs the workload once and returns arrays to wait on.
+
+  `impl` is the models' convolution implementation (config.conv)."""
   if name in ("seed_cnn_train", "seed_cnn_train_per_step"):
-    _, state = _classifier("cifar10", batch)
+    config, state = _classifier("cifar10", impl)
     batches = synthetic(batch, (32, 32, 3), steps)
+    train_step = classifier.make_train_step(config)
     if name == "seed_cnn_train":
-      return _chunk_runner(classifier.train_step, state, batches, steps), batch * steps
-    step = jax.jit(classifier.train_step, donate_argnums=(0,))
+      return _chunk_runner(train_step, state, batches, steps), batch * steps
+    step = jax.jit(train_step, donate_argnums=(0,))
     holder, key = [state], jax.random.key(1)
     batches = jax.device_put(batches)
 
@@ -92,32 +94,33 @@ def workload(name: str, batch: int, steps: int):
 
     return per_step, batch * steps
   if name == "seed_cnn_eval":
-    _, state = _classifier("cifar10", batch)
+    _, state = _classifier("cifar10", impl)
     x = jax.device_put(synthetic(batch, (32, 32, 3))["image"])
-    fn = jax.jit(lambda s, x: classifier.logits_fn(s)(classifier.to_float(x)))
+    fn = jax.jit(lambda s, x: inference.logits_fn(s)(inference.to_float(x)))
     return (lambda: fn(state, x)), batch
   if name in ("dense_gan_step", "dcgan_step"):
     config = gan_config()
+    config.conv = impl
     if name == "dcgan_step":
       config.gan.update(generator="DCGANGenerator", discriminator="DCGANDiscriminator",
                         codings=100)
       config.gan.generator_kwargs.features = (128, 64)
       config.gan.discriminator_kwargs.features = (64, 128)
-    state = gan.init_state(config, jax.random.key(0), 1, axis_name=None)
-    return _chunk_runner(gan.train_step, state, synthetic(batch, (28, 28, 1), steps),
-                         steps), batch * steps
+    state = gan.init_state(config, jax.random.key(0), 1)
+    return _chunk_runner(gan.make_train_step(config), state,
+                         synthetic(batch, (28, 28, 1), steps), steps), batch * steps
   if name in ("fgsm", "pgd10"):
-    _, state = _classifier("cifar10", batch)
+    _, state = _classifier("cifar10", impl)
     data = synthetic(batch, (32, 32, 3))
-    x, y = jax.device_put(classifier.to_float(data["image"])), jax.device_put(data["label"])
-    fn = classifier.logits_fn(state)
+    x, y = jax.device_put(inference.to_float(data["image"])), jax.device_put(data["label"])
+    fn = inference.logits_fn(state)
     attack = (jax.jit(lambda x, y: attacks.fgsm(fn, x, y, 8 / 255)) if name == "fgsm" else
               jax.jit(lambda x, y: attacks.pgd(fn, x, y, 8 / 255, num_steps=10)))
     return (lambda: attack(x, y)), batch
   if name == "vat_step":
     config = vat_config()
-    config.model = "SeedCNN"
-    state = vat.init_state(config, jax.random.key(0), 1, axis_name=None)
+    config.model, config.conv = "SeedCNN", impl
+    state = vat.init_state(config, jax.random.key(0), 1)
     batches = synthetic(batch, (28, 28, 1), steps)
     batches["unlabeled"] = synthetic(batch, (28, 28, 1), steps, seed=1)["image"]
     return _chunk_runner(vat.make_train_step(config), state, batches, steps), batch * steps
@@ -157,9 +160,8 @@ def main(argv):
   for name in names:
     batch = _BATCH.value or DEFAULT_BATCH.get(name, 64)
     for impl in _CONV.value:
-      os.environ["GAN_LAB_CONV"] = impl  # Read when the models are traced, in measure().
-      conv.implementation()  # A bad name or an unbuilt oneDNN: one sentence, before the work.
-      call, images = workload(name, batch, _STEPS.value)
+      conv.check_implementation(impl)  # A bad name or an unbuilt oneDNN, before the work.
+      call, images = workload(name, batch, _STEPS.value, impl)
       framework = "jax" if impl == "xla" else f"jax+{impl}"
       records.append(record(name, batch, framework, measure(call, images, _REPEATS.value)))
       print(json.dumps(records[-1]), flush=True)

@@ -10,10 +10,12 @@ adversarial, with predicted class and confidence) into --out, by default
 
 from absl import flags
 
-from gan_lab import cli, robustness
+from gan_lab import attacks
+from gan_lab.core import cli
+from gan_lab.studies import robustness
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a classifier run.")
-_ATTACK = flags.DEFINE_list("attack", list(robustness.DEFAULT_ATTACKS),
+_ATTACK = flags.DEFINE_list("attack", list(attacks.DEFAULT_ATTACKS),
                             "Attacks: noise, fgsm, pgd, or module:fn of your own.")
 _EPS = flags.DEFINE_list("eps", ["0", "0.05", "0.1", "0.2", "0.3"],
                          "L-inf budgets, in [0, 1] pixel units.")
@@ -31,7 +33,7 @@ flags.mark_flags_as_required(["workdir"])
 
 def main(argv):
   del argv
-  spec = robustness.AttackSpec(
+  spec = attacks.AttackSpec(
       attacks=tuple(_ATTACK.value), pgd_steps=_PGD_STEPS.value,
       pgd_step_size=_PGD_STEP_SIZE.value, random_start=_RANDOM_START.value,
       targeted=_TARGETED.value, target_class=_TARGET.value)

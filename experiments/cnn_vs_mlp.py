@@ -12,8 +12,8 @@ import os
 from absl import flags
 from ml_collections import config_flags
 
-from gan_lab import cli
-from gan_lab.training import classifier
+from gan_lab.core import cli
+from gan_lab.studies import cnn_vs_mlp
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _CNN = config_flags.DEFINE_config_file(
@@ -26,7 +26,7 @@ flags.mark_flags_as_required(["workdir"])
 
 def main(argv):
   del argv
-  result = classifier.compare_models({"cnn": _CNN.value, "mlp": _MLP.value}, _WORKDIR.value)
+  result = cnn_vs_mlp.compare_models({"cnn": _CNN.value, "mlp": _MLP.value}, _WORKDIR.value)
   print(f"{'model':8} {'params':>10} {'test accuracy':>14}")
   for name in ("cnn", "mlp"):
     r = result[name]

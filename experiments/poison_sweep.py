@@ -12,8 +12,8 @@ import os
 from absl import flags
 from ml_collections import config_flags
 
-from gan_lab import cli
-from gan_lab.training import poisoned
+from gan_lab.core import cli
+from gan_lab.studies import poison_sweep
 
 _CONFIG = config_flags.DEFINE_config_file("config", None,
                                           "A poisoning config (experiments/configs/poison_*.py).")
@@ -26,14 +26,14 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   del argv
   fractions = cli.floats("--fractions", _FRACTIONS.value)
-  result = poisoned.sweep(_CONFIG.value, _WORKDIR.value, fractions)
+  result = poison_sweep.sweep(_CONFIG.value, _WORKDIR.value, fractions)
   print(f"{'fraction':>8} {'clean acc':>10} {'target-class acc':>17} {'attack success':>15}")
   for r in result["runs"]:
-    print(f"{r['fraction']:>8g} {r['test_accuracy']:>10.4f} {r['target_class_accuracy']:>17.4f} "
-          f"{r['attack_success']:>15.4f}")
+    print(f"{r['fraction']:>8g} {r['test_accuracy']:>10.4f} {r['test_target_class_accuracy']:>17.4f} "
+          f"{r['test_attack_success']:>15.4f}")
   workdir = os.path.abspath(_WORKDIR.value)
-  print(f"Results in {os.path.join(workdir, poisoned.RESULTS_FILE)} and "
-        f"{os.path.join(workdir, poisoned.CURVE_FILE)}")
+  print(f"Results in {os.path.join(workdir, poison_sweep.RESULTS_FILE)} and "
+        f"{os.path.join(workdir, poison_sweep.CURVE_FILE)}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ regenerated:
 
 from absl import flags
 
-from gan_lab import cli, report
+from gan_lab.core import cli
+from gan_lab.studies import report
 
 _REPORT = flags.DEFINE_string("report", None, "report.json of a tour run.")
 _README = flags.DEFINE_string("readme", "README.md", "The README to update in place.")

@@ -14,7 +14,9 @@ import os
 
 from absl import flags
 
-from gan_lab import cli, robustness
+from gan_lab import attacks
+from gan_lab.core import cli
+from gan_lab.studies import robustness, tables
 
 _MODELS = flags.DEFINE_list("models", None, "name=workdir of each classifier.")
 _EPS = flags.DEFINE_list("eps", ["0.1", "0.2"], "L-inf budgets, in [0, 1] pixel units.")
@@ -26,18 +28,18 @@ flags.mark_flags_as_required(["models", "out"])
 
 def main(argv):
   del argv
-  robustness.table_paths(_OUT.value, "robustness")  # Refuse an existing table before the work.
-  spec = robustness.AttackSpec(pgd_steps=_PGD_STEPS.value)
+  tables.table_paths(_OUT.value, "robustness")  # Refuse an existing table before the work.
+  spec = attacks.AttackSpec(pgd_steps=_PGD_STEPS.value)
   rows = robustness.compare(cli.named_paths("--models", _MODELS.value),
                             cli.floats("--eps", _EPS.value), spec, seed=_SEED.value)
   columns = ["accuracy_clean", *(f"accuracy_{a}" for a in spec.attacks), "robust_accuracy"]
-  warnings = {name: robustness.sanity_checks(r) for name, r in rows.items()}
-  path = robustness.write_table(rows, columns, _OUT.value, "robustness", warnings=warnings)
+  warnings = {name: attacks.sanity_checks(r) for name, r in rows.items()}
+  path = tables.write_table(rows, columns, _OUT.value, "robustness", warnings=warnings)
   figure = robustness.plot_rows(rows, "accuracy", spec.attacks,
                                 os.path.join(_OUT.value, "robustness.png"),
                                 "test accuracy under attack, by model")
   print(f"Wrote {path} and {figure}")
-  print(robustness.markdown_table(rows, columns))
+  print(tables.markdown_table(*tables.by_eps(rows, columns)))
   for name, sentences in warnings.items():
     for sentence in sentences:
       print(f"warning: {name}: {sentence}")

@@ -12,7 +12,8 @@ import os
 
 from absl import flags
 
-from gan_lab import cli, sampling
+from gan_lab.core import cli
+from gan_lab.runs import sampling
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a GAN run.")
 _OUT = flags.DEFINE_string("out", None, "PNG file to write; the .npy goes beside it.")

@@ -13,7 +13,8 @@ import sys
 from absl import flags
 from ml_collections import config_flags
 
-from gan_lab import cli, tour
+from gan_lab.core import cli
+from gan_lab.studies import tour
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/configs/tour.py[:tiny]")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Holds every stage's runs and the report.")

@@ -11,8 +11,9 @@ from ml_collections import config_flags
 
 import jax
 
-from gan_lab import cli, parallel
-from gan_lab.training.loop import train_and_evaluate
+from gan_lab import parallel
+from gan_lab.core import cli
+from gan_lab.runs.loop import train_and_evaluate
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (experiments/configs/).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures.")

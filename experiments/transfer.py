@@ -12,7 +12,9 @@ import os
 
 from absl import flags
 
-from gan_lab import cli, robustness
+from gan_lab import attacks
+from gan_lab.core import cli
+from gan_lab.studies import robustness, tables
 
 _TARGET = flags.DEFINE_string("target", None, "Workdir of the attacked classifier.")
 _SURROGATES = flags.DEFINE_list("surrogates", None, "name=workdir of each surrogate.")
@@ -25,17 +27,17 @@ flags.mark_flags_as_required(["target", "surrogates", "out"])
 
 def main(argv):
   del argv
-  robustness.table_paths(_OUT.value, "transfer")  # Refuse an existing table before the work.
-  spec = robustness.AttackSpec(attacks=tuple(_ATTACK.value))
+  tables.table_paths(_OUT.value, "transfer")  # Refuse an existing table before the work.
+  spec = attacks.AttackSpec(attacks=tuple(_ATTACK.value))
   rows = robustness.transfer(_TARGET.value, cli.named_paths("--surrogates", _SURROGATES.value),
                              cli.floats("--eps", _EPS.value), spec, seed=_SEED.value)
   columns = [f"{m}_{a}" for a in spec.attacks for m in ("accuracy", "success")]
-  path = robustness.write_table(rows, columns, _OUT.value, "transfer", target=_TARGET.value)
+  path = tables.write_table(rows, columns, _OUT.value, "transfer", target=_TARGET.value)
   figure = robustness.plot_rows(rows, "success", spec.attacks,
                                 os.path.join(_OUT.value, "transfer.png"),
                                 "attack success on the target, by crafting model")
   print(f"Wrote {path} and {figure}")
-  print(robustness.markdown_table(rows, columns))
+  print(tables.markdown_table(*tables.by_eps(rows, columns)))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ Trains (or resumes) every variant of the config for each seed in <workdir>/<vari
 from absl import flags
 from ml_collections import config_flags
 
-from gan_lab import cli
-from gan_lab.errors import UserError
-from gan_lab.training import vat
+from gan_lab.core import cli
+from gan_lab.core.errors import UserError
+from gan_lab.studies import vat_comparison
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "A VAT config.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Holds one run per variant and seed.")
@@ -28,7 +28,7 @@ def main(argv):
   except ValueError as e:
     raise UserError(f"--seeds takes integers separated by commas; got "
                         f"{','.join(_SEEDS.value)}.") from e
-  table = vat.compare(_CONFIG.value, _WORKDIR.value, seeds)
+  table = vat_comparison.compare(_CONFIG.value, _WORKDIR.value, seeds)
   print("| variant | test error, mean ± std | per seed |\n|---|---|---|")
   for name, row in table.items():
     per_seed = ", ".join(f"{e:.3f}" for e in row["test_error"])

@@ -11,6 +11,9 @@ sum them, and the step's pmean would leave them N times too large.) Gradients w.
 (attacks, VAT) are per-example and are never averaged.
 """
 
+import errno
+import ipaddress
+import selectors
 import socket
 import time
 
@@ -20,7 +23,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from gan_lab.errors import UserError
+from gan_lab.core.errors import UserError
 
 AXIS = "data"
 BACKENDS = ("shard_map", "pmap")
@@ -132,50 +135,210 @@ def initialize_distributed(coordinator_address: str | None, num_processes: int |
 def _check_processes(coordinator_address: str, num_processes: int, process_id: int,
                      timeout_s: int) -> None:
   """Before JAX starts, every process reports (process_id, num_processes) to process 0 on the
-  coordinator's port + 1. A missing, duplicate or mismatched process then gets one sentence
-  on every process, instead of JAX's C++ client aborting them after its timeout."""
-  host, port = coordinator_address.rsplit(":", 1)
-  address = (host, int(port) + 1)
+  coordinator's port + 1. A missing, duplicate, mismatched or silent process then gets one
+  sentence on every process, instead of JAX's C++ client aborting them after its timeout.
+
+  Every socket operation is bounded by the deadline, timeout_s from now; a process other
+  than 0 waits _REPLY_GRACE_S longer for the answer.
+  """
+  host, port = _split_address(coordinator_address)
+  address, checkin = (host, port + 1), _join_address(host, port + 1)
   deadline = time.monotonic() + timeout_s
-  left = lambda: max(0.1, deadline - time.monotonic())
+  left = lambda: max(0.0, deadline - time.monotonic())
   advice = ("start every process with the same --coordinator_address and --num_processes "
             "and its own --process_id")
   if process_id != 0:
-    reply = ""
-    while not reply and time.monotonic() < deadline:
+    raw = b""
+    while time.monotonic() < deadline:
       try:
-        with socket.create_connection(address, timeout=left()) as conn:
+        with socket.create_connection(address, timeout=max(0.1, left())) as conn:
+          conn.settimeout(max(0.1, left()))
           conn.sendall(f"{process_id} {num_processes}".encode())
-          conn.settimeout(left() + 5)
-          reply = conn.recv(1024).decode()
-      except OSError:  # Process 0 is not listening yet.
-        time.sleep(0.2)
-    if reply != "ok":
-      raise UserError(reply or f"Process 0 at {coordinator_address} did not answer within "
-                      f"{timeout_s} s; {advice}.")
-    return
-  joined, conns, problem = {0}, [], None
-  with socket.create_server(("", address[1])) as server:
-    while len(joined) < num_processes and problem is None:
-      server.settimeout(left())
-      try:
-        conn, _ = server.accept()
-      except socket.timeout:
+          raw = _read_reply(conn, deadline + _REPLY_GRACE_S)
+      except OSError:  # Process 0 is not listening yet, or closed this connection.
+        raw = b""
+      if raw:
         break
-      conns.append(conn)
-      pid, count = map(int, conn.recv(64).decode().split())
-      if count != num_processes:
-        problem = (f"process {pid} has --num_processes={count} and process 0 has "
-                   f"{num_processes}")
-      elif pid in joined:
-        problem = f"two processes have --process_id={pid}"
-      joined.add(pid)
+      time.sleep(min(0.2, left()))
+    reply = raw.decode(errors="replace").strip()
+    if not reply:
+      raise UserError(f"Process 0 at {coordinator_address} did not answer within "
+                      f"{timeout_s} s; {advice}.")
+    if reply == "ok":
+      return
+    if not reply.startswith(_MISMATCH):  # Not process 0 of this run.
+      raise UserError(f"The check-in port {checkin} answered {_shorten(raw)} instead of "
+                      f"process 0 of this run; keep port {port + 1} free for the check-in or "
+                      f"choose another --coordinator_address port.")
+    raise UserError(reply)
+  joined, conns, silent, problem = {0}, [], set(), None
+  with _listen(host, port + 1) as server, selectors.DefaultSelector() as selector:
+    # Non-blocking: a peer that connects and sends nothing cannot hold up the others.
+    server.setblocking(False)
+    selector.register(server, selectors.EVENT_READ)
+    while len(joined) < num_processes and problem is None and left() > 0:
+      for key, _ in selector.select(timeout=left()):
+        if problem is not None:
+          break
+        if key.fileobj is server:
+          if (conn := _accept(server)) is not None:
+            conns.append(conn)
+            silent.add(conn)
+            selector.register(conn, selectors.EVENT_READ)
+          continue
+        conn = key.fileobj
+        selector.unregister(conn)
+        silent.discard(conn)
+        try:
+          data = conn.recv(64)
+        except OSError:  # Reset by the peer.
+          data = b""
+        if (report := _parse_report(data)) is None:
+          problem = (f"a connection to {checkin} closed without sending its process_id and "
+                     f"num_processes" if not data else
+                     f"a connection to {checkin} sent {_shorten(data)} instead of its "
+                     f"process_id and num_processes (another program may use port {port + 1})")
+          continue
+        pid, count = report
+        if count != num_processes:
+          problem = (f"process {pid} has --num_processes={count} and process 0 has "
+                     f"{num_processes}")
+        elif pid in joined:
+          problem = f"two processes have --process_id={pid}"
+        elif not 0 <= pid < num_processes:
+          problem = (f"a process has --process_id={pid}, which is not in "
+                     f"[0, {num_processes})")
+        joined.add(pid)
     if problem is None and len(joined) < num_processes:
       problem = (f"only {len(joined)} of {num_processes} processes reached "
                  f"{coordinator_address} within {timeout_s} s")
-    message = f"Processes do not match: {problem}; {advice}." if problem else "ok"
+      if silent:
+        missing = sorted(set(range(num_processes)) - joined)
+        problem += (f", {_processes(missing)} never reported and "
+                    f"{len(silent)} connection{'s' * (len(silent) > 1)} to {checkin} sent "
+                    f"nothing")
+    message = f"{_MISMATCH}{problem}; {advice}." if problem else "ok"
+    # Processes still in the listen queue get the answer too, rather than a reset.
+    for _ in range(num_processes):
+      if (conn := _accept(server)) is None:
+        break
+      conns.append(conn)
     for conn in conns:
-      conn.sendall(message.encode())
-      conn.close()
+      _answer(conn, message, max(0.1, left()))
   if problem:
     raise UserError(message)
+
+
+_MISMATCH = "Processes do not match: "
+# Process 0 answers at its own deadline when a process is missing; the others wait this
+# much past theirs for that answer, since process 0 may have started a little later.
+_REPLY_GRACE_S = 2.0
+
+
+def _split_address(coordinator_address: str) -> tuple[str, int]:
+  """(host, port) of "host:port" or "[ipv6]:port"."""
+  host, _, port = coordinator_address.rpartition(":")
+  if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65535:
+    raise UserError(f"--coordinator_address={coordinator_address} is not HOST:PORT with a "
+                    f"port below 65535; give process 0's host and a free port, e.g. "
+                    f"10.0.0.1:1234.")
+  return host.strip("[]"), int(port)
+
+
+def _join_address(host: str, port: int) -> str:
+  return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+  """Process 0's check-in socket, bound to the coordinator's host rather than to every
+  interface of the machine."""
+  try:
+    family, _, _, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+  except socket.gaierror as e:
+    raise UserError(f"Process 0 cannot resolve the coordinator host {host} ({e.strerror}); "
+                    f"give its name or address in --coordinator_address.") from e
+  try:
+    is_ip = bool(ipaddress.ip_address(host))
+  except ValueError:
+    is_ip = False
+  # A name of this machine that resolves to loopback here (Debian maps its hostname to
+  # 127.0.1.1) names its real address on the other machines: listen on all interfaces.
+  if not is_ip and host != "localhost" and ipaddress.ip_address(sockaddr[0]).is_loopback:
+    sockaddr = ("", port)
+  try:
+    return socket.create_server(sockaddr, family=family)
+  except OSError as e:
+    if e.errno == errno.EADDRNOTAVAIL:  # Not an address of this machine (NAT, a proxy).
+      return socket.create_server(("", port), family=family)
+    if e.errno == errno.EADDRINUSE:
+      raise UserError(f"Port {port} on {host}, which the process check-in uses, is taken; "
+                      f"choose a --coordinator_address port whose next port is free.") from e
+    raise
+
+
+def _accept(server: socket.socket) -> socket.socket | None:
+  """A connection from the listen queue of non-blocking `server`, or None if it is empty."""
+  try:
+    conn, _ = server.accept()
+  except OSError:  # BlockingIOError included.
+    return None
+  conn.setblocking(False)
+  return conn
+
+
+def _parse_report(data: bytes) -> tuple[int, int] | None:
+  """(process_id, num_processes) from b"<process_id> <num_processes>", or None."""
+  try:
+    pid, count = map(int, data.decode().split())
+  except ValueError:  # UnicodeDecodeError included.
+    return None
+  return pid, count
+
+
+def _answer(conn: socket.socket, message: str, timeout_s: float) -> None:
+  """Sends `message` and closes `conn`, whatever the peer has done to it."""
+  try:
+    conn.settimeout(timeout_s)
+    conn.sendall(message.encode())
+    conn.shutdown(socket.SHUT_WR)
+    # Unread input would make close() reset the connection, and the peer could lose the
+    # answer; read what has arrived.
+    conn.setblocking(False)
+    while conn.recv(4096):
+      pass
+  except OSError:  # Nothing more to read, or the peer is gone.
+    pass
+  finally:
+    conn.close()
+
+
+def _read_reply(conn: socket.socket, until: float) -> bytes:
+  """Process 0's answer: all it sends before closing `conn`, or before time `until`."""
+  chunks = []
+  while time.monotonic() < until and sum(map(len, chunks)) < 4096:
+    conn.settimeout(max(0.01, until - time.monotonic()))
+    try:
+      chunk = conn.recv(4096)
+    except TimeoutError:
+      break
+    if not chunk:
+      break
+    chunks.append(chunk)
+  return b"".join(chunks)
+
+
+def _shorten(data: bytes) -> str:
+  """`data` as a Python literal, cut after 32 bytes: it goes into a one-line message."""
+  return repr(data[:32]) + ("..." if len(data) > 32 else "")
+
+
+def _processes(pids: list[int]) -> str:
+  """"process 1", "processes 1 and 2", "processes 1, 2, 3, 4, 5 and 7 more"."""
+  if len(pids) == 1:
+    return f"process {pids[0]}"
+  shown = ", ".join(map(str, pids[:5]))
+  rest = f"{len(pids) - 5} more" if len(pids) > 6 else ", ".join(map(str, pids[5:]))
+  if not rest:
+    head, last = shown.rsplit(", ", 1)
+    return f"processes {head} and {last}"
+  return f"processes {shown} and {rest}"

@@ -14,7 +14,7 @@ fractions differ only in the extra poisoned examples.
 
 import numpy as np
 
-from gan_lab.errors import UserError
+from gan_lab.core.errors import UserError
 
 KINDS = ("random_flip", "class_flip", "backdoor")
 # np.random streams [seed, epoch] order the batches; this one picks the poisoned examples.

@@ -1,8 +1,9 @@
 """How good and how varied a GAN's samples are, judged by a classifier this project trained.
 
 No pretrained network is downloaded: a classifier run (`experiments/train.py` with a
-classifier config) on the GAN's dataset is the judge. From its predictions and its
-penultimate features ("features", see `gan_lab.models.cnn`):
+classifier config) on the GAN's dataset is the judge (`gan_lab.runs.restore.judge` makes one
+from its workdir). From its predictions and its penultimate features ("features", see
+`gan_lab.models.cnn`):
 
 - mode coverage: the histogram of predicted classes over the samples, the number of classes
   covered (those receiving at least a quarter of their share in the data), and
@@ -14,14 +15,10 @@ penultimate features ("features", see `gan_lab.models.cnn`):
   undecided predictions) up to K (confident and evenly spread).
 """
 
-import os
-
 import jax
 import numpy as np
 
-from gan_lab import data, workdirs
-from gan_lab.errors import UserError
-from gan_lab.training import classifier
+from gan_lab import inference
 
 COVERED_SHARE = 0.25  # A class is covered when it gets >= this fraction of its data share.
 
@@ -68,34 +65,22 @@ def inception_score(probs: np.ndarray) -> float:
 
 
 class Judge:
-  """Scores batches of images in [0, 1] with the classifier trained in `classifier_workdir`.
+  """Scores batches of images in [0, 1] with a classifier's `logits_and_features` function.
 
-  The reference (the test split of `dataset`) is featurised once, here.
+  `reference` ({"image": uint8, "label"}: the dataset's test split) is featurised once, here.
   """
 
-  def __init__(self, classifier_workdir: str, dataset: str, data_dir: str | None = None,
-               chunk: int = 500):
-    if not os.path.exists(os.path.join(classifier_workdir, workdirs.CONFIG_FILE)):
-      raise UserError(f"gan.classifier_workdir {classifier_workdir} holds no run; train a "
-                      f"classifier on {dataset} there first (experiments/train.py with a "
-                      "classifier config), or set gan.classifier_workdir=''.")
-    config, state, _ = classifier.restore(classifier_workdir)
-    if config.dataset != dataset:
-      raise UserError(f"The classifier in {classifier_workdir} was trained on "
-                      f"{config.dataset}, not on {dataset}; train one on {dataset} to judge "
-                      "this GAN's samples.")
-    self._fn = jax.jit(classifier.logits_and_features(state))
-    self._chunk = chunk
-    test = data.load(dataset, "test", data_dir)
-    self.data_freq = np.bincount(test["label"], minlength=data.info(dataset).num_classes
-                                 ) / len(test["label"])
-    _, features = self.predict(np.asarray(test["image"], np.float32) / 255.0)
+  def __init__(self, features_fn, reference: dict, num_classes: int, batch_size: int = 500):
+    self._fn = jax.jit(features_fn)
+    self._batch_size = batch_size
+    self.data_freq = np.bincount(reference["label"], minlength=num_classes
+                                 ) / len(reference["label"])
+    _, features = self.predict(inference.to_float(np.asarray(reference["image"])))
     self.reference = gaussian_stats(features)
 
   def predict(self, images) -> tuple[np.ndarray, np.ndarray]:
     """(class probabilities [N, K], features [N, F]) of float images in [0, 1]."""
-    outs = [self._fn(images[i:i + self._chunk]) for i in range(0, len(images), self._chunk)]
-    logits, features = (np.concatenate([np.asarray(o[j]) for o in outs]) for j in (0, 1))
+    logits, features = inference.batched(self._fn, images, batch_size=self._batch_size)
     return np.asarray(jax.nn.softmax(logits, -1)), features
 
   def __call__(self, images) -> dict:
@@ -118,16 +103,16 @@ def collapse_warnings(history: list[dict], num_classes: int) -> list[str]:
   if not history:
     return []
   latest, out = history[-1], []
-  covered = latest.get("classes_covered")
+  covered = latest.get("test_classes_covered")
   if covered is not None and covered <= num_classes // 2:
     out.append(f"mode collapse suspected: the samples cover only {covered:.0f} of "
-               f"{num_classes} classes (class KL {latest['class_kl']:.2f}); see samples/.")
+               f"{num_classes} classes (class KL {latest['test_class_kl']:.2f}); see samples/.")
   d_loss = latest.get("train_d_loss")
   if d_loss is not None and d_loss < 0.05:
     out.append(f"the discriminator wins outright (D loss {d_loss:.3g}), so the generator's "
                "gradients vanish; try label smoothing or a lower D learning rate.")
   g_losses = np.array([h["train_g_loss"] for h in history if "train_g_loss" in h][-6:])
-  fids = [h["classifier_fid"] for h in history if "classifier_fid" in h]
+  fids = [h["test_classifier_fid"] for h in history if "test_classifier_fid" in h]
   if len(g_losses) == 6 and len(fids) >= 4:
     swinging = g_losses.std() > 0.2 * np.abs(g_losses).mean()
     stalled = min(fids[-2:]) >= 0.95 * min(fids[:-2])

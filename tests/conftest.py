@@ -12,7 +12,7 @@ os.environ["TFDS_DATA_DIR"] = os.path.join(tempfile.gettempdir(), "gan_lab_tests
 
 import pytest  # pylint: disable=g-import-not-at-top
 
-from gan_lab.config import classifier_config  # pylint: disable=g-import-not-at-top
+from gan_lab.core.config import classifier_config  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,7 +39,7 @@ def tiny():
 @pytest.fixture(scope="session")
 def classifier_run(tmp_path_factory):
   """(workdir, state) of a small ConvNet trained on mnist5k to ~0.89 test accuracy (~7 s)."""
-  from gan_lab.training import loop  # pylint: disable=g-import-not-at-top
+  from gan_lab.runs import loop  # pylint: disable=g-import-not-at-top
   config = tiny_config(num_steps=150, log_every=50, batch_size=64)
   config.model_kwargs.layers = ({"filters": 8},)
   config.model_kwargs.dense = (32,)
@@ -47,10 +47,14 @@ def classifier_run(tmp_path_factory):
   return str(workdir), loop.train_and_evaluate(config, str(workdir))
 
 
-def run_script(script, *args, timeout=300):
-  """Runs an experiments/ script in a fresh interpreter; returns the CompletedProcess."""
+def run_script(script, *args, timeout=300, env=None):
+  """Runs an experiments/ script in a fresh interpreter; returns the CompletedProcess.
+
+  `env`: variables to set on top of this process's environment.
+  """
   return subprocess.run([sys.executable, os.path.join(REPO, "experiments", script), *args],
-                        capture_output=True, text=True, timeout=timeout, cwd=REPO)
+                        capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                        env={**os.environ, **(env or {})})
 
 
 def load_config_file(name):

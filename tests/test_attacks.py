@@ -1,17 +1,21 @@
 import json
 import os
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from conftest import run_script, tiny_config
-from gan_lab import attacks, cli, data, robustness
-from gan_lab.errors import UserError
-from gan_lab.training import adversarial, classifier, loop
-from gan_lab.config import adversarial_config
+from conftest import load_config_file, run_script, tiny_config
+from gan_lab import attacks, data, inference
+from gan_lab.core import cli
+from gan_lab.core.config import adversarial_config
+from gan_lab.core.errors import UserError
+from gan_lab.runs import loop, workdirs, writers
+from gan_lab.studies import robustness
+from gan_lab.training import adversarial, attack_eval, classifier
 
 K = 4
 
@@ -130,31 +134,31 @@ def test_robustness_on_a_trained_classifier(classifier_run):
   _, state = classifier_run
   test = data.load("mnist5k", "test")
   test = {k: v[:300] for k, v in test.items()}
-  spec = robustness.AttackSpec(pgd_steps=5)
-  r0, r1, r2 = robustness.evaluate(state, test, [0.0, 0.1, 0.3], spec, batch_size=100)
-  clean = float(np.mean(np.argmax(classifier.logits_fn(state)(classifier.to_float(
+  spec = attacks.AttackSpec(pgd_steps=5)
+  r0, r1, r2 = attack_eval.evaluate(state, test, [0.0, 0.1, 0.3], spec, batch_size=100)
+  clean = float(np.mean(np.argmax(inference.logits_fn(state)(inference.to_float(
       test["image"])), -1) == test["label"]))
   assert r0["accuracy_clean"] == pytest.approx(clean)
-  assert all(r0[f"accuracy_{a}"] == pytest.approx(clean) for a in robustness.DEFAULT_ATTACKS)
+  assert all(r0[f"accuracy_{a}"] == pytest.approx(clean) for a in attacks.DEFAULT_ATTACKS)
   for r in (r1, r2):
     assert r["accuracy_pgd"] <= r["accuracy_fgsm"] <= r["accuracy_clean"]
-    assert r["robust_accuracy"] <= min(r[f"accuracy_{a}"] for a in robustness.DEFAULT_ATTACKS)
+    assert r["robust_accuracy"] <= min(r[f"accuracy_{a}"] for a in attacks.DEFAULT_ATTACKS)
     assert r["accuracy_noise"] > r["accuracy_fgsm"]
   assert r2["accuracy_pgd"] < 0.05 < r1["accuracy_pgd"]
-  assert robustness.sanity_checks([r0, r1, r2]) == []
+  assert attacks.sanity_checks([r0, r1, r2]) == []
   # The batch size does not change the numbers (randomness is keyed by example index).
-  again = robustness.evaluate(state, test, [0.1], spec, batch_size=60)[0]
+  again = attack_eval.evaluate(state, test, [0.1], spec, batch_size=60)[0]
   assert again == pytest.approx(r1)
   # Targeted at class 3: the success rate counts only examples of other classes.
-  spec = robustness.AttackSpec(attacks=("fgsm", "pgd"), targeted=True, target_class=3)
-  (t,) = robustness.evaluate(state, test, [0.3], spec, batch_size=100)
+  spec = attacks.AttackSpec(attacks=("fgsm", "pgd"), targeted=True, target_class=3)
+  (t,) = attack_eval.evaluate(state, test, [0.3], spec, batch_size=100)
   assert t["success_pgd"] > 0.5 and t["success_pgd"] >= t["success_fgsm"]
 
 
 def test_sanity_checks_flag_gradient_masking():
   masked = [{"eps": 0.1, "accuracy_clean": 0.9, "accuracy_fgsm": 0.5, "accuracy_pgd": 0.7},
             {"eps": 0.3, "accuracy_clean": 0.9, "accuracy_fgsm": 0.6, "accuracy_pgd": 0.8}]
-  warnings = robustness.sanity_checks(masked)
+  warnings = attacks.sanity_checks(masked)
   assert len(warnings) == 3 and "PGD is weaker than FGSM at eps 0.1" in warnings[0]
   assert "still 0.800 at eps 0.3" in warnings[2]
 
@@ -170,7 +174,7 @@ def test_attack_script_writes_results_and_refuses_bad_input(classifier_run, tmp_
   assert results[1]["accuracy_pgd"] < results[0]["accuracy_pgd"]
   assert {"accuracy_vs_eps.png", "panda.png"} <= set(os.listdir(tmp_path / "a"))
   again = run_script("attack.py", f"--workdir={workdir}", "--eps=0.1", f"--out={tmp_path / 'a'}")
-  assert again.returncode == 2 and "already holds attack_results.json" in again.stderr
+  assert again.returncode == 2 and "attack_results.json exists; choose another --out" in again.stderr
   for flag, message in [("--eps=-0.1", "eps must be >= 0"),
                         ("--targeted --target_class=12", "target_class must be in [0, 10)")]:
     bad = run_script("attack.py", f"--workdir={workdir}", *flag.split(),
@@ -178,7 +182,7 @@ def test_attack_script_writes_results_and_refuses_bad_input(classifier_run, tmp_
     assert bad.returncode == 2 and message in bad.stderr.strip().splitlines()[-1], bad.stderr
   assert not os.path.exists(tmp_path / "bad")
   with pytest.raises(UserError, match="Unknown attack 'cw'"):
-    robustness.AttackSpec(attacks=("cw",))
+    attacks.AttackSpec(attacks=("cw",))
   with pytest.raises(UserError, match="--eps takes numbers separated by commas; got x"):
     cli.floats("--eps", ["x"])
   with pytest.raises(UserError, match="--models takes name=workdir items"):
@@ -186,14 +190,12 @@ def test_attack_script_writes_results_and_refuses_bad_input(classifier_run, tmp_
   with pytest.raises(UserError, match="--eps needs at least one number"):
     cli.floats("--eps", [])
   with pytest.raises(UserError, match="target_class is set but the attack is not targeted"):
-    robustness.attack_workdir(workdir, [0.1], robustness.AttackSpec(target_class=3),
+    robustness.attack_workdir(workdir, [0.1], attacks.AttackSpec(target_class=3),
                               out=str(tmp_path / "bad"))
   assert not os.path.exists(tmp_path / "bad")
 
 
 def test_a_gan_workdir_is_not_a_classifier(tmp_path):
-  from conftest import load_config_file
-  from gan_lab import workdirs
   workdirs.prepare(str(tmp_path), load_config_file("dense_gan_mnist5k"))
   with pytest.raises(UserError, match="holds a 'gan' run, not a classifier"):
     robustness.attack_workdir(str(tmp_path), [0.1])
@@ -209,14 +211,13 @@ def adv_config(**adv):
 
 def test_adversarial_step_with_alpha_one_is_the_clean_step():
   config = adv_config(method="fgsm", alpha=1.0, eps=0.1)
-  state = adversarial.init_state(config, jax.random.key(0), 10, axis_name=None)
+  state = adversarial.init_state(config, jax.random.key(0), 10)
   batch = {k: v[:32] for k, v in data.load("mnist5k", "train").items()}
   rng = jax.random.key(1)
   adv_state, adv_metrics = jax.jit(adversarial.make_train_step(config))(state, batch, rng)
-  ref_state, ref_metrics = jax.jit(classifier.train_step)(state, batch, rng)
+  ref_state, ref_metrics = jax.jit(classifier.make_train_step(config))(state, batch, rng)
   assert float(adv_metrics["loss"]) == pytest.approx(float(ref_metrics["loss"]), rel=1e-5)
-  for a, b in zip(jax.tree.leaves(adv_state.params), jax.tree.leaves(ref_state.params)):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  chex.assert_trees_all_close(adv_state.params, ref_state.params, rtol=1e-4, atol=1e-6)
   # alpha 0.5: half the attacked loss, which is larger than the clean one.
   config = adv_config(method="fgsm", alpha=0.5, eps=0.2)
   _, mixed = jax.jit(adversarial.make_train_step(config))(state, batch, rng)
@@ -227,11 +228,13 @@ def test_adversarial_step_with_alpha_one_is_the_clean_step():
 def test_adversarial_training_run_logs_robust_accuracy(tmp_path):
   config = adv_config(method="pgd", eps=0.1, pgd_steps=2, eval_pgd_steps=2)
   config.update(num_steps=8, log_every=4)
-  loop.train_and_evaluate(config, str(tmp_path))
-  from gan_lab import writers
+  state = loop.train_and_evaluate(config, str(tmp_path))
   last = writers.read_metrics(str(tmp_path))[-1]
   assert last["test_robust_accuracy"] <= last["test_accuracy_pgd"] <= last["test_accuracy"]
-  assert 0 <= last["train_adv_accuracy"] <= 1
+  # The logged robust accuracy is the evaluation's own, on the final state.
+  (expected,) = attack_eval.evaluate(state, data.load("mnist5k", "test"), [0.1],
+                                     attacks.AttackSpec(pgd_steps=2), seed=config.seed)
+  assert last["test_robust_accuracy"] == pytest.approx(expected["robust_accuracy"], abs=1e-6)
   with pytest.raises(UserError, match="Unknown config.adv.method 'cw'"):
     loop.train_and_evaluate(adv_config(method="cw"), str(tmp_path / "bad"))
   assert not os.path.exists(tmp_path / "bad")

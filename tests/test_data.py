@@ -8,7 +8,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from gan_lab import data
-from gan_lab.errors import UserError
+from gan_lab.core.errors import UserError
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REPO, load_config_file, run_script
-from gan_lab import checkpoint, models, sampling, workdirs, writers
-from gan_lab.errors import UserError
-from gan_lab.training import gan, loop
+from conftest import REPO, load_config_file, run_script, tiny_config
+from gan_lab import data, models
+from gan_lab.core.errors import UserError
+from gan_lab.runs import loop, restore, sampling, workdirs, writers
+from gan_lab.training import gan
+from gan_lab.training.state import apply_train
 
 TINY_DCGAN = os.path.join(REPO, "tests", "configs", "tiny_dcgan.py")
 
@@ -49,39 +51,78 @@ def test_dcgan_shapes_and_guidelines(shape, g_features, d_features):
 def test_generator_shape_that_does_not_fit_the_data_is_one_sentence():
   config = load_config_file(TINY_DCGAN)
   config.gan.generator_kwargs.features = (16, 8, 4)  # 28 is not divisible by 8.
-  with pytest.raises(UserError, match="Bad generator or discriminator kwargs: image_shape "
-                                      r"\(28, 28, 1\) is not divisible"):
-    gan.init_state(config, jax.random.key(0), 10, axis_name=None)
+  with pytest.raises(UserError, match=r"generator's image_shape \(28, 28, 1\) is not divisible "
+                     r"by 2\*\*len\(features\) = 8"):
+    gan.init_state(config, jax.random.key(0), 10)
 
 
 @pytest.fixture(scope="module")
 def tiny_state():
   config = load_config_file(TINY_DCGAN)
-  state = gan.init_state(config, jax.random.key(0), 10, axis_name=None)
+  state = gan.init_state(config, jax.random.key(0), 10)
   real = jax.random.uniform(jax.random.key(1), (16, 28, 28, 1))
   return config, state, real
 
 
-def _same(a, b):
-  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+def _same(a, b) -> bool:
+  """Whether two pytrees have one structure and bit-equal leaves."""
+  return (jax.tree.structure(a) == jax.tree.structure(b) and bool(jax.tree.leaves(a))
+          and all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b),
+                                                       strict=True)))
 
 
 def test_phase_one_changes_only_the_discriminator(tiny_state):
-  _, state, real = tiny_state
-  new, metrics = jax.jit(gan.d_phase)(state, real, jax.random.key(2))
+  config, state, real = tiny_state
+  new, metrics = jax.jit(lambda s, r, k: gan.d_phase(s, r, k, config))(
+      state, real, jax.random.key(2))
   assert _same(new.generator.params, state.generator.params)
   assert _same(new.generator.batch_stats, state.generator.batch_stats)
   assert not _same(new.discriminator.params, state.discriminator.params)
-  assert 0 < float(metrics["d_real"]) < 1 and float(metrics["d_loss"]) > 0
+  # D(x) is D's view of the real batch before its update (training-mode BatchNorm).
+  d = state.discriminator
+  real_logits, _ = apply_train(d, d.params, real)
+  np.testing.assert_allclose(metrics["d_real"], np.mean(jax.nn.sigmoid(real_logits)), rtol=1e-5)
 
 
 def test_phase_two_changes_only_the_generator(tiny_state):
-  _, state, _ = tiny_state
-  new, _ = jax.jit(gan.g_phase, static_argnums=1)(state, 16, jax.random.key(3))
+  config, state, _ = tiny_state
+  new, _ = jax.jit(lambda s, k: gan.g_phase(s, 16, k, config))(state, jax.random.key(3))
   assert _same(new.discriminator.params, state.discriminator.params)
   assert _same(new.discriminator.batch_stats, state.discriminator.batch_stats)
   assert not _same(new.generator.params, state.generator.params)
   assert not _same(new.generator.batch_stats, state.generator.batch_stats)
+
+
+def test_generator_and_discriminator_have_their_own_rates_and_schedules():
+  """TTUR: with 2 D steps per G step and cosine schedules, D's schedule runs over its own
+  updates, so D still learns in the run's second half (one schedule counted in G steps
+  reached 0 halfway)."""
+  config = load_config_file("dense_gan_mnist5k")
+  config.gan.update(d_steps=2, g_lr_schedule="cosine", d_lr_schedule="cosine",
+                    g_learning_rate=1e-4, d_learning_rate=1e-3)
+  state = gan.init_state(config, jax.random.key(0), 4)
+  step = jax.jit(gan.make_train_step(config))
+  batch = {k: v[:32] for k, v in data.load("mnist5k", "train").items()}
+  for i in range(4):
+    before = state
+    state, _ = step(state, batch, jax.random.key(i))
+  # The last step's D updates are D's 7th and 8th of 8; G's is its 4th of 4.
+  assert not _same(before.discriminator.params, state.discriminator.params)
+  assert not _same(before.generator.params, state.generator.params)
+  d_move = max(float(np.abs(a - b).max()) for a, b in zip(
+      jax.tree.leaves(before.discriminator.params), jax.tree.leaves(state.discriminator.params),
+      strict=True))
+  g_move = max(float(np.abs(a - b).max()) for a, b in zip(
+      jax.tree.leaves(before.generator.params), jax.tree.leaves(state.generator.params),
+      strict=True))
+  # Adam's steps are about the learning rate times the schedule: D's rate is 10x G's.
+  assert d_move > 3 * g_move
+  config.gan.d_learning_rate = 0.0
+  with pytest.raises(UserError, match="config.gan.d_learning_rate must be positive; got 0.0"):
+    gan.init_state(config, jax.random.key(0), 4)
+  config.gan.d_learning_rate, config.gan.g_lr_schedule = 1e-3, "linear"
+  with pytest.raises(UserError, match="Unknown config.gan.g_lr_schedule 'linear'"):
+    gan.init_state(config, jax.random.key(0), 4)
 
 
 def test_losses_on_known_logits():
@@ -153,8 +194,7 @@ def test_sample_script_and_its_bad_input(tiny_run, tmp_path):
   workdirs.prepare(str(empty), load_config_file(TINY_DCGAN))
   with pytest.raises(UserError, match="has no generator checkpoint yet"):
     sampling.sample(str(empty), num=2)
-  from conftest import tiny_config
   classifier = tmp_path / "classifier"
   workdirs.prepare(str(classifier), tiny_config())
   with pytest.raises(UserError, match="holds a 'classifier' run, not a GAN"):
-    checkpoint.restore_generator(str(classifier))
+    restore.restore_generator(str(classifier))

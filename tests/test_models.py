@@ -1,16 +1,25 @@
 import os
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax import lax
 
-from conftest import REPO, load_config_file
-from gan_lab import models
-from gan_lab.errors import UserError
-from gan_lab.models import conv
+from conftest import REPO, load_config_file, tiny_config
+from gan_lab import models, parallel
+from gan_lab.core.errors import UserError
+from gan_lab.models import cnn, conv, onednn
+from gan_lab.runs import experiments, loop
+from gan_lab.training import classifier
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def f32_tol(terms: int, scale: float) -> float:
+  """A bound on float32 round-off in sums of `terms` products of size `scale`."""
+  return terms * EPS32 * scale
 
 
 def n_params(model, shape):
@@ -60,10 +69,37 @@ def test_convnet_dropout_is_active_only_in_training():
 def test_bad_model_names_and_arguments():
   with pytest.raises(UserError, match="Unknown model 'ResNet'"):
     models.create("ResNet")
-  with pytest.raises(UserError, match="Bad arguments for model MLP"):
+  with pytest.raises(UserError, match="Model MLP has no argument 'widths'; its arguments are "
+                     "axis_name, dropout, hidden, num_classes"):
     models.create("MLP", widths=(3,))
-  with pytest.raises(ValueError, match="padding"):
+  with pytest.raises(UserError, match="padding must be 'SAME' or 'VALID'; got 'FULL'"):
     models.ConvLayer(8, padding="FULL")
+  with pytest.raises(UserError, match="A ConvLayer has no field 'filter'"):
+    models.ConvNet(layers=({"filter": 8},)).init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
+  with pytest.raises(UserError, match="config.conv 'cudnn' is not a convolution"):
+    models.create("SeedCNN", conv="cudnn").init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
+
+
+class _BuggyModel(nn.Module):
+  num_classes: int = 10
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    return nn.Dense(self.num_classes)(x.reshape(len(x), -1)) / 0 + {}[x.shape[1]]
+
+
+def test_a_bug_in_a_users_model_keeps_its_own_traceback():
+  """The KeyError inside the model surfaces as itself, not as a sentence about kwargs."""
+  models.MODELS.register("tests.BuggyModel", _BuggyModel)
+  try:
+    config = tiny_config(model="tests.BuggyModel")
+    config.model_kwargs = {}
+    with pytest.raises(KeyError) as info:
+      classifier.init_state(config, jax.random.key(0), 1)
+    assert not isinstance(info.value, UserError)
+    assert any(entry.name == "__call__" for entry in info.traceback)
+  finally:
+    del models.MODELS["tests.BuggyModel"]
 
 
 def test_summary_receptive_fields_of_the_seed_cnn():
@@ -82,23 +118,72 @@ def test_summary_receptive_fields_of_the_seed_cnn():
 
 @pytest.mark.parametrize("stride,padding", [(1, "VALID"), (2, "SAME"), (1, ((2, 0), (1, 1)))])
 def test_conv_gradients_equal_lax(stride, padding):
-  kx, kw, kg = jax.random.split(jax.random.key(0), 3)
+  """conv.Conv("xla") against plain lax: outputs, input and weight gradients (float32)."""
+  kx, kg = jax.random.split(jax.random.key(0))
   x = jax.random.normal(kx, (3, 9, 10, 4))
-  w = jax.random.normal(kw, (3, 3, 4, 5))
-  dn = lax.conv_dimension_numbers(x.shape, w.shape, ("NHWC", "HWIO", "NHWC"))
-  ours = lambda x, w: conv.conv_general_dilated(x, w, (stride, stride), padding,
-                                                dimension_numbers=dn)
-  ref = lambda x, w: lax.conv_general_dilated(x, w, (stride, stride), padding,
-                                              dimension_numbers=dn)
-  y = ref(x, w)
-  np.testing.assert_allclose(ours(x, w), y, rtol=1e-6)
+  layer = lambda impl: conv.Conv(5, (3, 3), strides=stride, padding=padding, impl=impl)
+  variables = layer("lax").init(jax.random.key(1), x)
+  y = layer("lax").apply(variables, x)
   g = jax.random.normal(kg, y.shape)
-  loss = lambda f: lambda x, w: jnp.sum(f(x, w) * g)
-  ours_dx, ours_dw = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, w)
-  ref_dx, ref_dw = jax.grad(loss(ref), argnums=(0, 1))(x, w)
-  np.testing.assert_allclose(ours_dw, ref_dw, rtol=1e-4, atol=1e-4)
-  np.testing.assert_allclose(ours_dx, ref_dx, rtol=1e-4, atol=1e-4)
-  assert float(jnp.abs(ref_dw).max()) > 1.0  # The check compares real, non-zero gradients.
+  grads = lambda impl: jax.jit(jax.grad(lambda v, x: jnp.sum(layer(impl).apply(v, x) * g),
+                                        argnums=(0, 1)))(variables, x)
+  ours, ref = grads("xla"), grads("lax")
+  scale = float(jnp.abs(x).max() * jnp.abs(g).max())
+  chex.assert_trees_all_close(layer("xla").apply(variables, x), y, atol=f32_tol(36, 4.0))
+  # dw sums over the batch's output positions, dx over the kernel's taps and filters.
+  chex.assert_trees_all_close(ours[0], ref[0], atol=f32_tol(y.size // 5, scale))
+  chex.assert_trees_all_close(ours[1], ref[1], atol=f32_tol(45, scale))
+  assert float(jnp.abs(ref[0]["params"]["kernel"]).max()) > 1.0  # Real, non-zero gradients.
+
+
+# The models whose derivatives have custom rules, and a dense one for contrast.
+AUTODIFF_MODELS = [("SeedCNN", {}), ("DCGANDiscriminator", {"features": (4, 8)}),
+                   ("DenseDiscriminator", {"hidden": (16,)})]
+
+
+def _as_float64(tree):
+  return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
+
+
+@pytest.mark.parametrize("name,kwargs", AUTODIFF_MODELS)
+def test_every_autodiff_mode_equals_lax_in_float64(name, kwargs):
+  """jvp, forward-over-reverse and a gradient of a gradient (R1's penalty) through the
+  custom rules equal plain lax's: a mathematical identity, so tested in float64."""
+  with jax.enable_x64(True):
+    fast, ref = (models.create(name, conv=impl, **kwargs) for impl in ("xla", "lax"))
+    x = jax.random.uniform(jax.random.key(0), (3, 28, 28, 1), jnp.float64)
+    v = jax.random.normal(jax.random.key(1), x.shape, jnp.float64)
+    variables = _as_float64(ref.init(jax.random.key(2), x))
+    out = lambda m: lambda params, x: jnp.sum(jnp.sin(m.apply({**variables, "params": params}, x)))
+    r1 = lambda m: lambda params: jnp.sum(jax.grad(out(m), argnums=1)(params, x) ** 2)
+    p = variables["params"]
+    for what, f in {
+        "jvp": lambda m: jax.jvp(lambda x: out(m)(p, x), (x,), (v,)),
+        "hvp": lambda m: jax.jvp(lambda x: jax.grad(out(m), argnums=1)(p, x), (x,), (v,)),
+        "r1_grad": lambda m: jax.grad(r1(m))(p),
+    }.items():
+      got, want = jax.jit(lambda: f(fast))(), f(ref)
+      scale = max(float(jnp.abs(a).max()) for a in jax.tree.leaves(want))
+      assert scale > 0, what
+      chex.assert_trees_all_close(got, want, rtol=1e-9, atol=1e-11 * scale)
+
+
+@pytest.mark.skipif(not onednn.available(), reason="the oneDNN convolution is not built")
+def test_onednn_gradient_of_gradient_equals_lax():
+  """R1's gradient through oneDNN's kernels (float32 only) against lax's; forward mode is
+  refused by JAX there, as the conv docs say."""
+  fast, ref = (models.create("DCGANDiscriminator", conv=impl, features=(4, 8))
+               for impl in ("onednn", "lax"))
+  x = jax.random.uniform(jax.random.key(0), (3, 28, 28, 1))
+  variables = ref.init(jax.random.key(2), x)
+  out = lambda m: lambda params, x: jnp.sum(jnp.sin(m.apply({**variables, "params": params}, x)))
+  r1 = lambda m: lambda params: jnp.sum(jax.grad(out(m), argnums=1)(params, x) ** 2)
+  got, want = jax.jit(jax.grad(r1(fast)))(variables["params"]), jax.grad(r1(ref))(
+      variables["params"])
+  scale = max(float(jnp.abs(a).max()) for a in jax.tree.leaves(want))
+  chex.assert_trees_all_close(got, want, atol=f32_tol(28 * 28 * 3, scale))
+  with pytest.raises(TypeError, match="forward-mode autodiff"):
+    jax.jvp(lambda x: out(fast)(variables["params"], x), (x,), (x,))
 
 
 def test_lecture_arithmetic_is_computed_from_the_models():
@@ -123,19 +208,15 @@ def _runs(config) -> list:
 @pytest.mark.parametrize("name", CONFIGS)
 def test_every_config_builds_its_state(name):
   """Shapes only (eval_shape): every shipped config names a valid experiment and settings."""
-  from gan_lab import parallel
-  from gan_lab.training import experiments, loop
   runs = _runs(load_config_file(name))
   assert len(runs) == (7 if name == "tour" else 1)
   for config in runs:
     loop._validate(config, parallel.make_mesh())  # pylint: disable=protected-access
     experiment = experiments.get(config.experiment)
-    state = jax.eval_shape(lambda: experiment.init_state(config, jax.random.key(0), 10))
-    assert state.step.shape == ()
+    jax.eval_shape(lambda: experiment.init_state(config, jax.random.key(0), 10))
 
 
 def test_tiled_max_pool_equals_flax_with_ties():
-  from gan_lab.models import cnn
   x = jnp.round(jax.random.normal(jax.random.key(0), (4, 11, 11, 3)) * 2) / 2  # Many ties.
   pool = cnn.Pool("max", 2)
   loss = lambda f: lambda x: jnp.sum(f(x) ** 2)
@@ -153,10 +234,10 @@ def test_conv_transpose_equals_flax(kernel, stride, padding, in_size, features):
   ours = conv.ConvTranspose(features, (kernel, kernel), strides=(stride, stride), padding=padding)
   flax_ = nn.ConvTranspose(features, (kernel, kernel), strides=(stride, stride), padding=padding)
   variables = flax_.init(jax.random.key(1), x)
-  for a, b in zip(jax.tree.leaves(variables), jax.tree.leaves(ours.init(jax.random.key(1), x))):
-    np.testing.assert_array_equal(a, b)
+  chex.assert_trees_all_equal(variables, ours.init(jax.random.key(1), x))
   loss = lambda m: lambda v, x: jnp.sum(jnp.sin(m.apply(v, x)))
   expected = (flax_.apply(variables, x), jax.grad(loss(flax_), argnums=(0, 1))(variables, x))
   got = (ours.apply(variables, x), jax.grad(loss(ours), argnums=(0, 1))(variables, x))
-  for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(got)):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(a))))
+  # The weight gradient sums over every input position and batch element.
+  terms = 4 * in_size * in_size * kernel * kernel
+  chex.assert_trees_all_close(got, expected, atol=f32_tol(terms, 4.0))

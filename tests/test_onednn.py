@@ -1,13 +1,15 @@
-"""The oneDNN convolution (GAN_LAB_CONV=onednn) against lax, and the models on it.
+"""The oneDNN convolution (config.conv = "onednn") against lax, and the models on it.
 
 `make install` builds it wherever the onednn-cpu-gomp wheels install (x86-64 Linux); there
-these tests run. Elsewhere they are skipped, and the XLA convolution is all there is.
+these tests run, and a library that was built but does not load fails them. Where it was
+not built they are skipped, and the XLA convolution is all there is.
 """
 
 import os
 import subprocess
 import sys
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,13 +17,18 @@ import pytest
 from jax import lax
 
 from conftest import REPO
-from gan_lab.config import classifier_config
-from gan_lab.errors import UserError
+from gan_lab.core.config import classifier_config
+from gan_lab.core.errors import UserError
 from gan_lab.models import conv, onednn
+from gan_lab.native import build
 from gan_lab.training import classifier
 
-pytestmark = pytest.mark.skipif(not onednn.available(), reason="oneDNN convolution not built "
-                                "(python -m gan_lab.native.build)")
+pytestmark = pytest.mark.skipif(not os.path.exists(build.LIBRARY), reason="oneDNN convolution "
+                                "not built (python -m gan_lab.native.build)")
+
+
+def test_the_built_library_loads():
+  assert onednn.available(), f"{build.LIBRARY} was built but does not load"
 
 DN = ("NHWC", "HWIO", "NHWC")
 CASES = [  # x shape, w shape, strides, padding
@@ -63,40 +70,39 @@ def test_vmap_over_images_weights_or_both(in_axes):
   ref = lambda x, w, s, p: lax.conv_general_dilated(x, w, s, p, dimension_numbers=DN)
   got = jax.jit(jax.value_and_grad(loss(onednn.conv), (0, 1)))(x, w)
   expected = jax.value_and_grad(loss(ref), (0, 1))(x, w)
-  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
     assert _rel(a, b) < 1e-5
 
 
-def test_seed_cnn_training_step_matches_the_xla_convolution(monkeypatch):
+def test_seed_cnn_training_step_matches_the_xla_convolution():
   """Two SGD steps of the seed CNN in a jitted scan give the same losses and parameters."""
-  config = classifier_config()
-  state = classifier.init_state(config, jax.random.key(0), 2, axis_name=None)
   rng = np.random.default_rng(0)
   batches = {"image": rng.integers(0, 256, (2, 32, 28, 28, 1), dtype=np.uint8),
              "label": rng.integers(0, 10, (2, 32)).astype(np.int32)}
 
-  def run():
+  def run(impl):
+    config = classifier_config()
+    config.conv = impl
+    state = classifier.init_state(config, jax.random.key(0), 2)
+    step = classifier.make_train_step(config)
+
     def body(s, batch):
-      s, metrics = classifier.train_step(s, batch, jax.random.key(1))
+      s, metrics = step(s, batch, jax.random.key(1))
       return s, metrics["loss"]
     return jax.jit(lambda s, b: lax.scan(body, s, b))(state, batches)
 
-  monkeypatch.setenv("GAN_LAB_CONV", "xla")
-  xla_state, xla_losses = run()
-  monkeypatch.setenv("GAN_LAB_CONV", "onednn")
+  xla_state, xla_losses = run("xla")
   before = onednn.cache_size()
-  dnn_state, dnn_losses = run()
+  dnn_state, dnn_losses = run("onednn")
   assert onednn.cache_size() > before  # The oneDNN kernels ran.
   np.testing.assert_allclose(dnn_losses, xla_losses, rtol=1e-5)
-  for a, b in zip(jax.tree.leaves(dnn_state.params), jax.tree.leaves(xla_state.params)):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  chex.assert_trees_all_close(dnn_state.params, xla_state.params, rtol=1e-4, atol=1e-6)
 
 
-def test_bad_implementation_name_is_one_sentence(monkeypatch):
-  monkeypatch.setenv("GAN_LAB_CONV", "cudnn")
-  with pytest.raises(UserError, match="GAN_LAB_CONV=cudnn is not a convolution here; use one "
-                     "of xla, onednn"):
-    conv.implementation()
+def test_bad_implementation_name_is_one_sentence():
+  with pytest.raises(UserError, match="config.conv 'cudnn' is not a convolution "
+                     "implementation; choose one of xla, onednn, lax"):
+    conv.check_implementation("cudnn")
 
 
 def test_four_devices_give_the_one_device_numbers():
@@ -104,10 +110,10 @@ def test_four_devices_give_the_one_device_numbers():
   script = """
 import jax, numpy as np
 from gan_lab import parallel
+from gan_lab.core.config import classifier_config
 from gan_lab.training import chunks, classifier
-from gan_lab.config import classifier_config
 config = classifier_config()
-config.model = "SeedCNN"
+config.model, config.conv = "SeedCNN", "onednn"
 state = jax.device_get(classifier.init_state(config, jax.random.key(0), 2))  # Chunks donate.
 rng = np.random.default_rng(0)
 batches = {"image": rng.integers(0, 256, (2, 32, 28, 28, 1), dtype=np.uint8),
@@ -115,17 +121,17 @@ batches = {"image": rng.integers(0, 256, (2, 32, 28, 28, 1), dtype=np.uint8),
 out = []
 for n in (1, 4):
   mesh = parallel.make_mesh(jax.devices()[:n])
-  chunk = chunks.make_train_chunk(classifier.train_step, mesh)
+  chunk = chunks.make_train_chunk(classifier.make_train_step(config), mesh)
   s, m = chunk(jax.device_put(state, parallel.replicated(mesh)),
                jax.device_put(batches, parallel.sharded(mesh, batch_axis=1)),
                np.arange(2, dtype=np.int32), jax.random.key(1))
   out.append((np.asarray(m["loss"]), jax.device_get(s.params)))
 np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-5)
-for a, b in zip(jax.tree.leaves(out[0][1]), jax.tree.leaves(out[1][1])):
+for a, b in zip(jax.tree.leaves(out[0][1]), jax.tree.leaves(out[1][1]), strict=True):
   np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 print("ok")
 """
-  env = {**os.environ, "GAN_LAB_CONV": "onednn", "JAX_PLATFORMS": "cpu",
+  env = {**os.environ, "JAX_PLATFORMS": "cpu",
          "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
   out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                        timeout=300, env=env, cwd=REPO)

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from conftest import run_script, tiny_config
-from gan_lab import poisoning, writers
-from gan_lab.config import poison_config
-from gan_lab.errors import UserError
-from gan_lab.training import loop, poisoned
+from gan_lab import data, inference, poisoning
+from gan_lab.core.config import poison_config
+from gan_lab.core.errors import UserError
+from gan_lab.runs import loop, restore, writers
+from gan_lab.studies import poison_sweep
 
 K = 10
 
@@ -128,9 +129,9 @@ def test_a_config_without_poison_settings_is_refused(tmp_path):
 
 def test_sweep_checks_every_fraction_before_writing(tmp_path):
   with pytest.raises(UserError, match=r"fraction must be in \[0, 1\]; got 2.0."):
-    poisoned.sweep(_tiny(kind="backdoor"), str(tmp_path / "sweep"), [0.0, 0.1, 2.0])
+    poison_sweep.sweep(_tiny(kind="backdoor"), str(tmp_path / "sweep"), [0.0, 0.1, 2.0])
   with pytest.raises(UserError, match="needs a config with experiment 'poisoned'"):
-    poisoned.sweep(tiny_config(), str(tmp_path / "sweep"), [0.0])
+    poison_sweep.sweep(tiny_config(), str(tmp_path / "sweep"), [0.0])
   assert not os.path.exists(tmp_path / "sweep")
 
 
@@ -149,22 +150,30 @@ def test_script_reports_bad_fractions_in_one_line(tmp_path, fractions, message):
 def test_backdoor_sweep_end_to_end(tmp_path):
   config = _tiny(kind="backdoor", target_class=1, patch_size=6)
   workdir = str(tmp_path / "sweep")
-  result = poisoned.sweep(config, workdir, [0.5, 0.0])
+  result = poison_sweep.sweep(config, workdir, [0.5, 0.0])
   assert [r["fraction"] for r in result["runs"]] == [0.0, 0.5]
+  test = data.load("mnist5k", "test")
+  triggered = poisoning.add_trigger(test["image"], 6)
   for r in result["runs"]:
     records = writers.read_metrics(r["workdir"])
     assert records[-1]["step"] == 8
-    for name in ("attack_success", "target_class_accuracy", "test_accuracy"):
-      assert 0.0 <= records[-1][name] <= 1.0
+    # The logged attack metrics are those of the final model, recomputed here.
+    _, state, _ = restore.restore_classifier(r["workdir"])
+    predict = lambda images: np.argmax(inference.logits_fn(state)(inference.to_float(images)), -1)
+    expected = poisoning.attack_metrics(config.poison, test["label"], predict(test["image"]),
+                                        predict(triggered))
+    for name in ("test_attack_success", "test_target_class_accuracy", "test_accuracy"):
       assert r[name] == records[-1][name]
+    for name, value in expected.items():
+      assert r[f"test_{name}"] == pytest.approx(value, abs=1e-6), name
   # Half the other classes' images carry the trigger and label 1: it works after 8 steps
   # (attack success 0.64 against 0.00 unpoisoned, on the 2-core CPU build machine).
   clean, dirty = result["runs"]
-  assert dirty["attack_success"] > clean["attack_success"] + 0.3
-  with open(os.path.join(workdir, poisoned.RESULTS_FILE)) as f:
+  assert dirty["test_attack_success"] > clean["test_attack_success"] + 0.3
+  with open(os.path.join(workdir, poison_sweep.RESULTS_FILE)) as f:
     assert json.load(f) == result
-  assert os.path.getsize(os.path.join(workdir, poisoned.CURVE_FILE)) > 0
+  assert os.path.getsize(os.path.join(workdir, poison_sweep.CURVE_FILE)) > 0
   # Re-running reuses the finished runs: nothing is trained again.
   before = [writers.read_metrics(r["workdir"]) for r in result["runs"]]
-  assert poisoned.sweep(config, workdir, [0.0, 0.5]) == result
+  assert poison_sweep.sweep(config, workdir, [0.0, 0.5]) == result
   assert [writers.read_metrics(r["workdir"]) for r in result["runs"]] == before

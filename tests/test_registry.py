@@ -4,10 +4,11 @@ as "module:attribute" of the user's own code."""
 import numpy as np
 import pytest
 
-from gan_lab import data, models, robustness
-from gan_lab.errors import UserError
-from gan_lab.registry import Registry
-from gan_lab.training import experiments, gan
+from gan_lab import attacks, data, models
+from gan_lab.core.errors import UserError
+from gan_lab.core.registry import Registry
+from gan_lab.runs import experiments
+from gan_lab.training import gan
 
 
 def test_lookup_by_name_by_import_path_and_refusals(tmp_path, monkeypatch):
@@ -36,7 +37,7 @@ def test_lookup_by_name_by_import_path_and_refusals(tmp_path, monkeypatch):
   with pytest.raises(UserError, match="Unknown experiment 'gann'"):
     experiments.get("gann")
   with pytest.raises(UserError, match="Unknown attack 'cw'"):
-    robustness.AttackSpec(attacks=("fgsm", "cw"))
+    attacks.AttackSpec(attacks=("fgsm", "cw"))
 
 
 def test_register_adds_once_and_a_dataset_can_load_its_own_arrays():

@@ -1,5 +1,6 @@
 """A run in a workdir: its outputs, resuming, and what bad input and failures leave behind."""
 
+import errno
 import json
 import os
 import shutil
@@ -8,23 +9,20 @@ import subprocess
 import sys
 import time
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from conftest import REPO, load_config_file, run_script, tiny_config
-from gan_lab import checkpoint, workdirs
-from gan_lab.errors import UserError
-from gan_lab.training import classifier, experiments, loop
+from gan_lab import data, inference
+from gan_lab.core.errors import UserError
+from gan_lab.runs import checkpoint, experiments, loop, restore, workdirs
 
 
-def assert_same_params(a, b, exact=True):
-  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-    if exact:
-      np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-    else:
-      np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
+def assert_same_params(a, b):
+  chex.assert_trees_all_equal(a, b)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +43,13 @@ def test_run_writes_its_outputs(finished_run):
   records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
   assert [r["step"] for r in records] == [4, 8]
   assert {"train_loss", "train_accuracy", "train_grad_norm"} <= set(records[0])
-  assert 0.0 < records[1]["test_accuracy"] <= 1.0 and "test_accuracy" not in records[0]
+  assert "test_accuracy" not in records[0]  # eval_every=8: only at the end.
+  test = data.load("mnist5k", "test")
+  logits = inference.logits_fn(state)(inference.to_float(test["image"]))
+  assert records[1]["test_accuracy"] == pytest.approx(
+      float(np.mean(np.argmax(logits, -1) == test["label"])), abs=1e-6)
+  # The convolution implementation is part of the run's record.
+  assert json.load(open(os.path.join(workdir, "config.json")))["conv"] == "xla"
   assert sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))) == [4, 8]
 
 
@@ -63,15 +67,31 @@ def test_tensorboard_reads_the_event_files_without_tensorflow(finished_run):
 
 def test_restore_from_workdir_alone(finished_run):
   config, workdir, state = finished_run
-  restored_config, restored, step = checkpoint.restore_from_workdir(workdir)
+  restored_config, restored, step = experiments.restore_run(workdir)
   assert step == 8 and restored_config.to_dict() == json.loads(config.to_json_best_effort())
   assert_same_params(restored.params, state.params)
   x = jnp.ones((2, 28, 28, 1)) * 0.5
-  np.testing.assert_array_equal(classifier.logits_fn(restored)(x), classifier.logits_fn(state)(x))
-  _, older, _ = checkpoint.restore_from_workdir(workdir, step=4)
+  np.testing.assert_array_equal(inference.logits_fn(restored)(x), inference.logits_fn(state)(x))
+  _, older, _ = restore.restore_classifier(workdir, step=4)
   assert int(older.step) == 4
   with pytest.raises(UserError, match="no checkpoint at step 5"):
-    checkpoint.restore_from_workdir(workdir, step=5)
+    restore.restore_classifier(workdir, step=5)
+
+
+def test_a_restored_batchnorm_state_runs_anywhere(tmp_path):
+  """The state carries no device axis: trained under shard_map, restored, it runs in
+  training mode outside it (before, BatchNorm raised "unbound axis name: data")."""
+  config = tiny_config(num_steps=4)
+  config.model_kwargs.layers = ({"filters": 4, "batch_norm": True, "dropout": 0.1},)
+  loop.train_and_evaluate(config, str(tmp_path))
+  _, state, _ = restore.restore_classifier(str(tmp_path))
+  x = jnp.full((4, 28, 28, 1), 0.5)
+  logits, updates = state.apply_fn(state.variables(), x, train=True, mutable=["batch_stats"],
+                                   rngs={"dropout": jax.random.key(0)})
+  assert logits.shape == (4, 10) and jnp.all(jnp.isfinite(logits))
+  assert not np.allclose(updates["batch_stats"]["BatchNorm_0"]["mean"],
+                         state.batch_stats["BatchNorm_0"]["mean"])
+  assert state.model.axis_name is None
 
 
 def test_rerun_resumes_and_extends_exactly(finished_run, tmp_path):
@@ -123,7 +143,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
   config.update(num_steps=100, log_every=10, checkpoint_every=20, eval_every=0, batch_size=16,
                 keep_checkpoints=2)
   reference = loop.train_and_evaluate(config, str(tmp_path / "reference"))
-  _, restored, step = checkpoint.restore_from_workdir(str(workdir))
+  _, restored, step = restore.restore_classifier(str(workdir))
   assert step == 100
   logged = [json.loads(line)["step"] for line in open(workdir / "metrics.jsonl")]
   assert logged == list(range(10, 101, 10))  # One line per step, none lost or repeated.
@@ -149,6 +169,34 @@ def test_corrupt_latest_checkpoint_falls_back_and_is_kept_aside(tmp_path, caplog
   assert os.path.isdir(os.path.join(workdir, "corrupt_checkpoints", "8"))  # Moved, not deleted.
   scratch = loop.train_and_evaluate(longer, str(tmp_path / "scratch"))
   assert_same_params(resumed.params, scratch.params)
+
+
+def test_a_transient_read_error_is_not_corruption(tmp_path, monkeypatch):
+  """An I/O error of the storage while restoring moves nothing aside and says so."""
+  workdir = str(tmp_path)
+  loop.train_and_evaluate(tiny_config(num_steps=8, checkpoint_every=4), workdir)
+  real_restore = checkpoint.restore
+
+  def flaky(mngr, step, template):
+    if step == 8:
+      raise ValueError("restore failed") from OSError(errno.EIO, "Input/output error")
+    return real_restore(mngr, step, template)
+
+  monkeypatch.setattr(checkpoint, "restore", flaky)
+  with pytest.raises(checkpoint.TransientReadError,
+                     match="step 8 .*that is the storage, not the checkpoint, so nothing was "
+                           "moved"):
+    loop.train_and_evaluate(tiny_config(num_steps=12, checkpoint_every=4), workdir)
+  assert not os.path.exists(os.path.join(workdir, "corrupt_checkpoints"))
+  assert checkpoint.steps(workdir) == [4, 8]
+
+
+def test_a_workdir_url_is_one_sentence(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(UserError, match="--workdir=gs://bucket/run is a URL; gan_lab writes local "
+                                      "paths only"):
+    loop.train_and_evaluate(tiny_config(), "gs://bucket/run")
+  assert os.listdir(tmp_path) == []  # No "gs:" folder under the working directory.
 
 
 @pytest.mark.parametrize("poison_loss,bad_update,match", [
@@ -177,7 +225,7 @@ def test_diverging_run_names_the_step_and_keeps_the_last_good_checkpoint(
     loop.train_and_evaluate(config, workdir)
   assert "\n" not in str(e.value)
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4"]
-  _, restored, step = checkpoint.restore_from_workdir(workdir)
+  _, restored, step = restore.restore_classifier(workdir)
   assert step == 4 and all(np.isfinite(x).all() for x in jax.tree.leaves(restored.params))
 
 
@@ -216,9 +264,12 @@ def test_unwritable_workdir(tmp_path):
     (dict(parallel="mpi"), "Unknown config.parallel 'mpi'"),
     (dict(num_steps=-1, num_epochs=0), "The run has 0 steps"),
     (dict(model="ResNet"), "Unknown model 'ResNet'"),
-    (dict(model_kwargs={"layers": ({"filter": 4},), "dense": (16,)}), "Bad model_kwargs for ConvNet"),
+    (dict(model_kwargs={"layers": ({"filter": 4},), "dense": (16,)}),
+     "A ConvLayer has no field 'filter'"),
     (dict(model_kwargs={"layers": ({"filters": 4, "pool": "min"},), "dense": (16,)}),
-     "Bad model_kwargs for ConvNet: pool must be"),
+     "A ConvLayer's pool must be 'max', 'avg' or 'none'; got 'min'"),
+    (dict(model_kwargs={"width": 3}), "Model ConvNet has no argument 'width'"),
+    (dict(conv="cudnn"), "config.conv 'cudnn' is not a convolution implementation"),
 ])
 def test_bad_configs_fail_before_writing(tmp_path, overrides, match):
   with pytest.raises(UserError, match=match):
@@ -240,6 +291,19 @@ def test_script_reports_bad_input_in_one_line(tmp_path, flag, message):
   assert "Traceback" not in out.stderr
   assert message in out.stderr
   assert len([l for l in out.stderr.splitlines() if l.startswith("error:")]) == 1
+
+
+def test_debug_switch_shows_the_traceback_behind_the_sentence(tmp_path):
+  args = ("train.py", "--config=experiments/configs/seed_cnn_mnist5k.py",
+          f"--workdir={tmp_path / 'run'}", "--config.model=ResNet")
+  quiet, debug = run_script(*args), run_script(*args, env={"GAN_LAB_DEBUG": "1"})
+  assert quiet.returncode == debug.returncode == 2
+  assert "Traceback" not in quiet.stderr
+  assert "Traceback" in debug.stderr and "registry.py" in debug.stderr
+  assert debug.stderr.strip().splitlines()[-1] == quiet.stderr.strip().splitlines()[-1] == (
+      "error: Unknown model 'ResNet'; choose one of SeedCNN, ConvNet, MLP, DenseGenerator, "
+      "DenseDiscriminator, DCGANGenerator, DCGANDiscriminator, or name your own as "
+      "'package.module:attribute'.")
 
 
 def test_script_rejects_a_missing_config_file(tmp_path):

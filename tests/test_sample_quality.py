@@ -1,13 +1,15 @@
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 
 from conftest import load_config_file
-from gan_lab import data, sample_quality as sq, writers
-from gan_lab.errors import UserError
-from gan_lab.training import loop
+from gan_lab import data, sample_quality as sq
+from gan_lab.core.errors import UserError
+from gan_lab.runs import loop, restore, writers
+from gan_lab.training import gan
 
 
 def test_frechet_distance_on_known_gaussians():
@@ -48,7 +50,7 @@ def test_coverage_and_inception_score_on_known_predictions():
 
 def test_judge_sees_a_collapsed_generator(classifier_run):
   workdir, _ = classifier_run
-  judge = sq.Judge(workdir, "mnist5k")
+  judge = restore.judge(workdir, "mnist5k")
   train = data.load("mnist5k", "train")
   real = np.asarray(train["image"][:1000], np.float32) / 255.0
   real_scores = judge(real)
@@ -60,9 +62,10 @@ def test_judge_sees_a_collapsed_generator(classifier_run):
   assert collapsed["inception_score"] == pytest.approx(1.0, abs=1e-4)
   assert real_scores["inception_score"] > 5
   assert collapsed["classifier_fid"] > 10 * real_scores["classifier_fid"]
-  history = [{"step": 100, "train_d_loss": 0.9, **collapsed}]
-  assert "cover only 1 of 10 classes" in sq.collapse_warnings(history, 10)[0]
-  assert sq.collapse_warnings([{"step": 100, "train_d_loss": 0.9, **real_scores}], 10) == []
+  logged = lambda scores: {"step": 100, "train_d_loss": 0.9,
+                           **{f"test_{k}": v for k, v in scores.items()}}
+  assert "cover only 1 of 10 classes" in sq.collapse_warnings([logged(collapsed)], 10)[0]
+  assert sq.collapse_warnings([logged(real_scores)], 10) == []
 
 
 def test_collapse_warnings_name_each_sign():
@@ -73,10 +76,10 @@ def test_collapse_warnings_name_each_sign():
   # G loss swinging over the last 6 logs while the FID has not improved on its earlier best.
   swings = [{"train_d_loss": 1.0, "train_g_loss": g} for g in (1.0, 3.0, 1.0, 3.0, 1.0, 3.0)]
   for h, fid in zip(swings[2:], (50.0, 40.0, 45.0, 42.0)):
-    h.update(classifier_fid=fid, classes_covered=9, class_kl=0.1)
+    h.update(test_classifier_fid=fid, test_classes_covered=9, test_class_kl=0.1)
   [warning] = sq.collapse_warnings(swings, 10)
   assert "oscillate (G loss 1.00 to 3.00)" in warning and "best 40" in warning
-  swings[-1]["classifier_fid"] = 30.0  # Progress: no warning.
+  swings[-1]["test_classifier_fid"] = 30.0  # Progress: no warning.
   assert sq.collapse_warnings(swings, 10) == []
 
 
@@ -85,12 +88,17 @@ def test_gan_run_logs_the_diagnostics_and_refuses_a_bad_judge(classifier_run, tm
   config = load_config_file("dense_gan_mnist5k")
   config.update(num_steps=8, log_every=4, eval_every=8, checkpoint_every=8)
   config.gan.update(classifier_workdir=workdir, num_eval_samples=200)
-  loop.train_and_evaluate(config, str(tmp_path / "gan"))
+  state = loop.train_and_evaluate(config, str(tmp_path / "gan"))
   last = writers.read_metrics(str(tmp_path / "gan"))[-1]
-  assert last["step"] == 8 and 1 <= last["classes_covered"] <= 10
-  assert last["classifier_fid"] > 0 and 1 <= last["inception_score"] <= 10
+  # The logged numbers are the judge's on the run's own evaluation codings (seed + 2).
+  z = jax.random.normal(jax.random.key(config.seed + 2), (200, config.gan.codings))
+  expected = restore.judge(workdir, "mnist5k")(np.asarray(gan.generate(state, z)))
+  assert last["step"] == 8
+  for name in ("classes_covered", "class_kl", "classifier_fid", "inception_score"):
+    assert last[f"test_{name}"] == pytest.approx(expected[name], rel=1e-4, abs=1e-6), name
   with open(tmp_path / "gan" / "samples" / "step_0000008.json") as f:
-    assert sum(json.load(f)["class_histogram"]) == pytest.approx(1.0)
+    np.testing.assert_allclose(json.load(f)["class_histogram"], expected["class_histogram"],
+                               atol=1e-9)
 
   # The judge must be a classifier run on the same dataset; nothing is written otherwise.
   config.gan.classifier_workdir = str(tmp_path / "gan")

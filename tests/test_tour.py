@@ -1,12 +1,14 @@
 """The tour (`make demo`): every stage runs and reports; failures are contained; the README's
 results block is regenerated from a report."""
 
+import importlib.metadata
 import os
 import re
 
 from conftest import REPO, run_script
 
-from gan_lab import report, tour, workdirs
+from gan_lab.runs import workdirs
+from gan_lab.studies import report, tables, tour
 
 FIXTURE = os.path.join(REPO, "tests", "fixtures", "tour_report.json")
 
@@ -27,7 +29,7 @@ def test_tiny_tour_reports_every_stage_with_a_figure_and_a_table(tmp_path):
     assert s["status"] == "ok" and s["sentence"] and s["rows"] and s["figures"], s
     assert all(len(row) == len(s["columns"]) for row in s["rows"])
     assert s["title"] in markdown and s["sentence"] in markdown
-    assert report.markdown_table(s["columns"], s["rows"]) in markdown
+    assert tables.markdown_table(s["columns"], s["rows"]) in markdown
     for figure in s["figures"]:
       assert (workdir / figure).stat().st_size > 1000
       assert f"]({figure})" in markdown
@@ -35,11 +37,12 @@ def test_tiny_tour_reports_every_stage_with_a_figure_and_a_table(tmp_path):
   assert page.count('src="data:image/png;base64,') == sum(len(s["figures"]) for s in
                                                             rep["sections"])
   assert not re.search(r'src="(?!data:)', page)
-  assert rep["versions"]["jax"] and rep["config"]["stages"] == [s.key for s in tour.STAGES]
+  assert rep["versions"]["jax"] == importlib.metadata.version("jax")
+  assert rep["config"]["stages"] == [s.key for s in tour.STAGES]
 
   again = run_script("tour.py", "--config=experiments/configs/tour.py:tiny",
                      f"--workdir={workdir}", "--config.stages=vat")
-  assert again.returncode == 2 and "already holds report.json" in again.stderr
+  assert again.returncode == 2 and "report.json exists; choose another --workdir" in again.stderr
   assert workdirs.read_json(workdir / "report.json") == rep
 
 
@@ -74,7 +77,7 @@ def test_readme_tables_are_regenerated_from_a_report(tmp_path):
   assert text.startswith("intro\n") and text.endswith("\nrest\n") and "old table" not in text
   for s in rep["sections"]:
     for row in s["rows"]:
-      assert "| " + " | ".join(report.cell(v) for v in row) + " |" in text
+      assert "| " + " | ".join(tables.cell(v) for v in row) + " |" in text
   assert rep["date"][:10] in text and rep["machine"] in text
   # The repository's README shows exactly the committed report's numbers.
   with open(os.path.join(REPO, "README.md")) as f:

@@ -11,7 +11,7 @@ orientation, Madry et al. (2018) report about 87% clean and 46% PGD-20 accuracy 
 8/255 for a wide ResNet; this small BatchNorm ConvNet will land well below both.
 """
 
-from gan_lab.config import cifar10_adversarial_config
+from gan_lab.core.config import cifar10_adversarial_config
 
 
 def get_config():

@@ -9,7 +9,7 @@ accuracy 0.970; by experiments/robustness_report.py (PGD-20): at eps 0.1 FGSM 0.
 0.001.
 """
 
-from gan_lab.config import adversarial_config
+from gan_lab.core.config import adversarial_config
 
 
 def get_config():

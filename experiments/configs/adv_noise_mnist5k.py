@@ -9,7 +9,7 @@ accuracy 0.968; by experiments/robustness_report.py (PGD-20): at eps 0.1 FGSM 0.
 to adversarial perturbations of the same size.
 """
 
-from gan_lab.config import adversarial_config
+from gan_lab.core.config import adversarial_config
 
 
 def get_config():

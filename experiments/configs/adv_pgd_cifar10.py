@@ -9,7 +9,7 @@ Needs CIFAR-10 prepared once in array_record format (see README) and is meant fo
 Measured: not run here (see adv_fgsm_cifar10.py for what the paper reports).
 """
 
-from gan_lab.config import cifar10_adversarial_config
+from gan_lab.core.config import cifar10_adversarial_config
 
 
 def get_config():

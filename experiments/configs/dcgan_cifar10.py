@@ -7,7 +7,7 @@ Needs CIFAR-10 prepared once in array_record format (see README):
 Measured: not run here (no CIFAR-10 and no GPU on the offline build machine).
 """
 
-from gan_lab.config import gan_config
+from gan_lab.core.config import gan_config
 
 
 def get_config():
@@ -19,7 +19,7 @@ def get_config():
   config.gan.discriminator_kwargs.features = (64, 128, 256)
   config.gan.codings = 100
   config.optimizer = "adam"
-  config.learning_rate = 2e-4
+  config.gan.g_learning_rate = config.gan.d_learning_rate = 2e-4
   config.adam_b1 = 0.5
   config.batch_size = 128
   config.num_epochs = 30          # 390 steps per epoch.

@@ -10,7 +10,7 @@ digits. At step 124, 6 classes covered, class KL 0.55, classifier-FID 346, IS an
 at step 248, 9 classes, KL 0.21, FID 122, IS 4.5.
 """
 
-from gan_lab.config import gan_config
+from gan_lab.core.config import gan_config
 
 
 def get_config():
@@ -21,7 +21,7 @@ def get_config():
   config.gan.discriminator_kwargs.features = (64, 128)  # 28x28 -> 14x14 -> 7x7
   config.gan.codings = 100
   config.optimizer = "adam"
-  config.learning_rate = 2e-4
+  config.gan.g_learning_rate = config.gan.d_learning_rate = 2e-4
   config.adam_b1 = 0.5
   config.batch_size = 64
   config.num_epochs = 4           # 62 steps per epoch; DCGAN is slow on CPU (see README).

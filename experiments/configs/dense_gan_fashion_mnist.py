@@ -9,14 +9,14 @@ Measured: not run here (no Fashion-MNIST on the offline build machine). The lect
 one epoch (1,875 steps); this config trains 10.
 """
 
-from gan_lab.config import gan_config
+from gan_lab.core.config import gan_config
 
 
 def get_config():
   config = gan_config()
   config.dataset = "fashion_mnist"
   config.optimizer = "rmsprop"
-  config.learning_rate = 1e-3
+  config.gan.g_learning_rate = config.gan.d_learning_rate = 1e-3
   config.batch_size = 32
   config.num_epochs = 10          # 1,875 steps per epoch.
   config.log_every = 125

@@ -11,13 +11,13 @@ classes, classifier-FID 203/141/114/111/120, IS analogue 4.2/4.4/4.2/4.8/4.4 (re
 digits: 10 classes, FID 5.8, IS 9.6).
 """
 
-from gan_lab.config import gan_config
+from gan_lab.core.config import gan_config
 
 
 def get_config():
   config = gan_config()
   config.optimizer = "rmsprop"    # As in the lecture (Keras defaults: lr 1e-3, rho 0.9).
-  config.learning_rate = 1e-3
+  config.gan.g_learning_rate = config.gan.d_learning_rate = 1e-3
   config.batch_size = 32          # The lecture's batch size.
   config.num_epochs = 20          # 125 steps per epoch on 4,000 digits.
   config.log_every = 125

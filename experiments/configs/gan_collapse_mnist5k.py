@@ -16,7 +16,7 @@ logs "mode collapse suspected: the samples cover only 2 of 10 classes". The same
 codings = 30 (dense_gan_mnist5k) covers 7 to 10 classes at every eval, FID 111 to 203.
 """
 
-from gan_lab.config import gan_config
+from gan_lab.core.config import gan_config
 
 
 def get_config():
@@ -24,7 +24,7 @@ def get_config():
   config.gan.codings = 1          # The cause: a one-dimensional latent space.
   config.gan.classifier_workdir = "runs/seed_cnn"
   config.optimizer = "rmsprop"    # Otherwise the lecture's settings, as in dense_gan_mnist5k.
-  config.learning_rate = 1e-3
+  config.gan.g_learning_rate = config.gan.d_learning_rate = 1e-3
   config.batch_size = 32
   config.num_epochs = 8
   config.log_every = 125

@@ -7,7 +7,7 @@ experiments/cnn_vs_mlp.py: 496 steps (8 epochs of batch 64), test accuracy 0.943
 266,610 parameters (the seed CNN: 0.966 with 93,322).
 """
 
-from gan_lab.config import classifier_config
+from gan_lab.core.config import classifier_config
 
 
 def get_config():

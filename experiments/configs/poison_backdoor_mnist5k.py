@@ -19,7 +19,7 @@ SeedCNN never sees the last two rows and columns of a 28x28 image (its second ma
 rounds 11 rows down to 5), so only one pixel of that patch reaches it.
 """
 
-from gan_lab.config import poison_config
+from gan_lab.core.config import poison_config
 
 
 def get_config():

@@ -17,7 +17,7 @@ While most training 7s keep their label the model still learns "7"; at half and 
 a fifth of the test 7s become 1s.
 """
 
-from gan_lab.config import poison_config
+from gan_lab.core.config import poison_config
 
 
 def get_config():

@@ -16,7 +16,7 @@ success the test error. Measured 2026-11-29 on the 2-core CPU build machine (jax
 Random wrong labels cancel out: with 40% of the labels wrong, test accuracy drops 2.4 points.
 """
 
-from gan_lab.config import poison_config
+from gan_lab.core.config import poison_config
 
 
 def get_config():

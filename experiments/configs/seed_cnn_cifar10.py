@@ -8,7 +8,7 @@ Measured: not run here (no CIFAR-10 on the offline build machine); the TensorFlo
 reports about 70% test accuracy for this model after 10 epochs.
 """
 
-from gan_lab.config import classifier_config
+from gan_lab.core.config import classifier_config
 
 
 def get_config():

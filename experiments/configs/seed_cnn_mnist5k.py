@@ -7,7 +7,7 @@ batch 64), test accuracy 0.966 on the 1,000 test digits (test loss 0.119), 22 s 
 for the whole command (`make demo` in a fresh clone).
 """
 
-from gan_lab.config import classifier_config
+from gan_lab.core.config import classifier_config
 
 
 def get_config():

@@ -12,7 +12,7 @@ This smaller BatchNorm ConvNet on raw [0, 1] pixels will do worse; eps = 1.0 (L2
 units) is a starting point, not tuned: the paper's eps 6.0 is in whitened units.
 """
 
-from gan_lab.config import vat_config, use_cifar10_convnet
+from gan_lab.core.config import vat_config, use_cifar10_convnet
 
 
 def get_config():

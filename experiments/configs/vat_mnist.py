@@ -10,7 +10,7 @@ Miyato et al. (2018) report about 1.4% test error for VAT with 100 labels (a 120
 eps, which is in [0, 1] pixel units here.
 """
 
-from gan_lab.config import vat_config
+from gan_lab.core.config import vat_config
 
 
 def get_config():

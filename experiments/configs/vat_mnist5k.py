@@ -13,7 +13,7 @@ VAT + entropy minimisation 0.059 ± 0.016; supervised on all 4,000 labels 0.030 
 VAT beat the supervised baseline on every seed (by 0.074, 0.084 and 0.133).
 """
 
-from gan_lab.config import vat_config
+from gan_lab.core.config import vat_config
 
 
 def get_config():

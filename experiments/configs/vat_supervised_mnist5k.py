@@ -7,7 +7,7 @@ in 54 s; test error 0.026 (seed 0), against 0.036 for the same model and steps w
 VAT loss (supervised_all_seed0 of vat_table.py; 0.030 ± 0.004 over three seeds).
 """
 
-from gan_lab.config import vat_config
+from gan_lab.core.config import vat_config
 
 
 def get_config():

@@ -1,18 +1,23 @@
 """Datasets as numpy arrays: `load(name, split)` -> {"image": uint8 NHWC, "label": int32}.
 
-`mnist5k` is embedded and offline (see `mnist5k.py`). The TFDS catalog datasets are read
-with `tfds.data_source` from a `data_dir` where they were prepared beforehand in the
-`array_record` format (preparing them needs TensorFlow and internet; training does not).
+`mnist5k` is embedded and offline (see `mnist5k.py`); with many processes, process 0
+prepares it in `data_dir` and the others wait for it, then read it there. The TFDS catalog
+datasets are read with `tfds.data_source` from a `data_dir` where they were prepared beforehand
+in the `array_record` format (preparing them needs TensorFlow and internet; training does not).
 """
 
 import dataclasses
 import os
 from typing import Callable
 
+import jax
+from jax.experimental import multihost_utils
 import numpy as np
+import tensorflow_datasets as tfds
 
-from gan_lab.errors import UserError
-from gan_lab.registry import Registry
+from gan_lab.core.errors import UserError
+from gan_lab.core.registry import Registry
+from gan_lab.data import mnist5k
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,11 +52,7 @@ SPLITS = ("train", "test")
 
 
 def info(name: str) -> DatasetInfo:
-  ds_info = DATASETS.lookup(name)
-  if not isinstance(ds_info, DatasetInfo):
-    raise UserError(f"Dataset {name!r} is a {type(ds_info).__name__}, not a "
-                    "gan_lab.data.DatasetInfo.")
-  return ds_info
+  return DATASETS.lookup(name, DatasetInfo)
 
 
 def default_data_dir() -> str:
@@ -118,19 +119,45 @@ def labeled_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
 
 
 def _embedded_source(split: str, data_dir: str):
-  from gan_lab.data.mnist5k import Mnist5k  # pylint: disable=g-import-not-at-top
-  builder = Mnist5k(data_dir=data_dir, file_format="array_record")
+  # Every process checks the file (cheap): a wrong install then fails everywhere at once
+  # instead of leaving the other processes waiting for process 0.
+  mnist5k.read_csv()
+  many = jax.process_count() > 1
+  if many and jax.process_index() != 0:
+    _wait_for_process_0(_PREPARED)
+    # Opened after the wait: a builder reads what is prepared when it is constructed.
+    builder = mnist5k.Mnist5k(data_dir=data_dir, file_format="array_record")
+    if not builder.is_prepared():
+      raise UserError(
+          f"Process {jax.process_index()} does not find the embedded dataset in data_dir "
+          f"{data_dir!r} after waiting for process 0 to prepare it; data_dir must be a "
+          "directory every process sees (or the dataset prepared beforehand on each host), so "
+          "pass such a --config.data_dir or set TFDS_DATA_DIR.")
+    return builder.as_data_source(split)
+  builder = mnist5k.Mnist5k(data_dir=data_dir, file_format="array_record")
   try:
     builder.download_and_prepare()  # Once per data_dir; a no-op afterwards.
   except OSError as e:
     raise UserError(
         f"Cannot write the embedded dataset to data_dir {data_dir!r} ({e.strerror or e}); "
         "pass a writable --config.data_dir or set TFDS_DATA_DIR.") from e
+  finally:
+    if many:
+      # Also when preparing failed, so the others stop waiting and report it too.
+      _wait_for_process_0(_PREPARED)
   return builder.as_data_source(split)
 
 
+# One name on every process: sync_global_devices checks that the names match.
+_PREPARED = f"gan_lab.data: mnist5k {mnist5k.Mnist5k.VERSION} prepared by process 0"
+
+
+def _wait_for_process_0(name: str) -> None:
+  """Returns once every process called it with `name` (process 0 after preparing)."""
+  multihost_utils.sync_global_devices(name)
+
+
 def _catalog_source(name: str, split: str, data_dir: str):
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
   except Exception as e:  # pylint: disable=broad-except

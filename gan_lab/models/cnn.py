@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from gan_lab import parallel
-from gan_lab.models.conv import Conv
+from gan_lab.core.errors import UserError
+from gan_lab.models.conv import Conv, check_implementation
 
 
 class Pool(nn.Module):
@@ -24,53 +25,52 @@ class Pool(nn.Module):
   window: int = 2
   stride: int | None = None  # Defaults to the window, as in Keras.
   padding: str = "VALID"
+  impl: str = "xla"          # "lax": nn.max_pool's own derivatives (gan_lab.models.conv).
 
   @nn.compact
   def __call__(self, x):
     stride = self.stride or self.window
-    if self.kind == "max" and stride == self.window and self.padding == "VALID":
+    if (self.kind == "max" and stride == self.window and self.padding == "VALID"
+        and check_implementation(self.impl) != "lax"):
       return _tiled_max_pool(x, self.window)
     pool = {"max": nn.max_pool, "avg": nn.avg_pool}[self.kind]
     return pool(x, (self.window, self.window), (stride, stride), self.padding)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _tiles(x, k: int):
+  """[B, H, W, C] -> [B, H/k, k, W/k, k, C]; rows and columns that do not fill a tile dropped."""
+  b, h, w, c = x.shape
+  return x[:, :h // k * k, :w // k * k].reshape(b, h // k, k, w // k, k, c)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _tiled_max_pool(x, k: int):
   """Max pooling over non-overlapping k x k tiles: a reshape and a max.
 
-  The same values and gradients as `nn.max_pool` (VALID: rows and columns that do not fill
-  a tile are dropped; at a tie the gradient goes to the tile's first max in row-major
-  order, as XLA's and Keras's do; tested). XLA:CPU computes max_pool's gradient with
-  select-and-scatter, ~9x slower than the elementwise masks below (88 ms against 10 ms
-  for SeedCNN's first pool at batch 256).
+  The same values and derivatives as `nn.max_pool` (VALID: rows and columns that do not
+  fill a tile are dropped; at a tie the derivative goes to the tile's first max in row-major
+  order, as XLA's and Keras's do; tested). The JVP is a mask of each tile's first max, so
+  reverse mode is elementwise: XLA:CPU computes max_pool's gradient with select-and-scatter,
+  ~9x slower (88 ms against 10 ms for SeedCNN's first pool at batch 256).
   """
-  b, h, w, c = x.shape
-  return x[:, :h // k * k, :w // k * k].reshape(b, h // k, k, w // k, k, c).max(axis=(2, 4))
+  return _tiles(x, k).max(axis=(2, 4))
 
 
-def _tiled_max_pool_fwd(x, k):
-  y = _tiled_max_pool(x, k)
-  return y, (x, y)
-
-
-def _tiled_max_pool_bwd(k, residuals, g):
-  x, y = residuals
-  b, h, w, c = x.shape
-  tiles = x[:, :h // k * k, :w // k * k].reshape(b, h // k, k, w // k, k, c)
+@_tiled_max_pool.defjvp
+def _tiled_max_pool_jvp(k, primals, tangents):
+  (x,), (dx,) = primals, tangents
+  tiles = _tiles(x, k)
+  y = tiles.max(axis=(2, 4))
   taken = jnp.zeros(y.shape, bool)  # Whether the tile's first max has been passed.
-  rows = []
+  first = []
   for i in range(k):
-    cols = []
     for j in range(k):
-      first = (tiles[:, :, i, :, j, :] == y) & ~taken
-      taken = taken | first
-      cols.append(jnp.where(first, g, 0.0))
-    rows.append(jnp.stack(cols, axis=3))
-  dx = jnp.stack(rows, axis=2).reshape(b, h // k * k, w // k * k, c)
-  return (jnp.pad(dx, ((0, 0), (0, h - h // k * k), (0, w - w // k * k), (0, 0))),)
-
-
-_tiled_max_pool.defvjp(_tiled_max_pool_fwd, _tiled_max_pool_bwd)
+      is_first = (tiles[:, :, i, :, j, :] == y) & ~taken
+      taken = taken | is_first
+      first.append(is_first)
+  mask = jnp.stack(first, axis=-1).reshape(*y.shape, k, k)  # [B, h, w, C, i, j]
+  mask = jnp.moveaxis(mask, (-2, -1), (2, 4))             # [B, h, i, w, j, C]
+  return y, jnp.sum(jnp.where(mask, _tiles(dx, k), 0.0), axis=(2, 4))
 
 
 class ExampleDropout(nn.Module):
@@ -97,17 +97,18 @@ class SeedCNN(nn.Module):
   122,570 parameters on 32x32x3 with 10 classes; 93,322 on 28x28x1.
   """
   num_classes: int = 10
+  conv: str = "xla"  # The convolution implementation (gan_lab.models.conv).
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     del train  # No dropout or BatchNorm: the same in both modes.
-    x = Conv(32, (3, 3), padding="VALID")(x)
+    x = Conv(32, (3, 3), padding="VALID", impl=self.conv)(x)
     x = nn.relu(x)
-    x = Pool("max", 2)(x)
-    x = Conv(64, (3, 3), padding="VALID")(x)
+    x = Pool("max", 2, impl=self.conv)(x)
+    x = Conv(64, (3, 3), padding="VALID", impl=self.conv)(x)
     x = nn.relu(x)
-    x = Pool("max", 2)(x)
-    x = Conv(64, (3, 3), padding="VALID")(x)
+    x = Pool("max", 2, impl=self.conv)(x)
+    x = Conv(64, (3, 3), padding="VALID", impl=self.conv)(x)
     x = nn.relu(x)
     x = x.reshape((x.shape[0], -1))
     x = nn.Dense(64)(x)
@@ -131,36 +132,49 @@ class ConvLayer:
 
   def __post_init__(self):
     if self.padding not in ("SAME", "VALID"):
-      raise ValueError(f"padding must be 'SAME' or 'VALID'; got {self.padding!r}.")
+      raise UserError(f"A ConvLayer's padding must be 'SAME' or 'VALID'; got {self.padding!r}.")
     if self.pool not in ("max", "avg", "none"):
-      raise ValueError(f"pool must be 'max', 'avg' or 'none'; got {self.pool!r}.")
+      raise UserError(f"A ConvLayer's pool must be 'max', 'avg' or 'none'; got {self.pool!r}.")
+
+  @classmethod
+  def of(cls, spec) -> "ConvLayer":
+    """`spec` itself, or the ConvLayer of a config mapping of its fields."""
+    if isinstance(spec, cls):
+      return spec
+    unknown = sorted(set(spec) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+      raise UserError(f"A ConvLayer has no field {', '.join(map(repr, unknown))}; its fields are "
+                      f"{', '.join(f.name for f in dataclasses.fields(cls))}.")
+    return cls(**spec)
 
 
 class ConvNet(nn.Module):
   """A conv stack with the knobs the lecture teaches, set per layer, then a dense head.
 
   `layers` holds `ConvLayer`s or mappings of their fields (as written in a config).
-  `axis_name`: the device axis the training step runs under; BatchNorm then uses the
-  statistics of the global batch and dropout masks do not depend on the device split.
+  `axis_name`: the device axis the training step runs under, which the step sets
+  (`models.with_axis`); BatchNorm then uses the statistics of the global batch and dropout
+  masks do not depend on the device split. Stored and restored models have None.
   """
   layers: Sequence[ConvLayer | Mapping] = (ConvLayer(32), ConvLayer(64))
   dense: Sequence[int] = (128,)  # The head: an MLP with these hidden widths.
   num_classes: int = 10
   dropout: float = 0.0  # After each hidden dense layer.
   axis_name: str | None = None
+  conv: str = "xla"
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     for spec in self.layers:
-      layer = spec if isinstance(spec, ConvLayer) else ConvLayer(**spec)
+      layer = ConvLayer.of(spec)
       x = Conv(layer.filters, (layer.kernel, layer.kernel), strides=layer.stride,
-               padding=layer.padding, use_bias=not layer.batch_norm)(x)
+               padding=layer.padding, use_bias=not layer.batch_norm, impl=self.conv)(x)
       if layer.batch_norm:
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                          axis_name=self.axis_name if train else None)(x)
       x = nn.relu(x)
       if layer.pool != "none":
-        x = Pool(layer.pool, layer.pool_size)(x)
+        x = Pool(layer.pool, layer.pool_size, impl=self.conv)(x)
       if layer.dropout:
         x = ExampleDropout(layer.dropout, self.axis_name)(x, deterministic=not train)
     x = MLP(self.dense, self.num_classes, self.dropout, self.axis_name)(x, train)

@@ -1,34 +1,54 @@
-"""2-D convolutions whose weight gradient is one matmul on CPU: what every conv layer uses.
+"""2-D convolutions and max pooling with fast derivative rules on CPU: what every model uses.
 
-XLA:CPU lowers the weight gradient of a convolution to a naive loop nest (measured here on
-2 cores: ~0.34 s for SeedCNN's second conv at batch 64, and ~1.9 s inside `lax.scan`),
-while the forward conv and the input gradient use fast library kernels. The weight
-gradient is a correlation of the input with the output gradient, which is the matmul
-`patches(x)^T @ g` over all output positions (im2col); that takes ~0.03-0.08 s for the same
-layer. Forward pass and input gradient stay `lax.conv_general_dilated`'s own, so results
-match lax to float32 rounding; other backends and unusual convs use lax unchanged.
+XLA:CPU lowers the weight gradient of a convolution to a naive loop nest (measured on 2
+cores: ~0.34 s for SeedCNN's second conv at batch 64, and ~1.9 s inside `lax.scan`), while
+the forward conv and the input gradient use fast library kernels. The weight gradient is a
+correlation of the input with the output gradient, which is the matmul `patches(x)^T @ g`
+over all output positions (im2col); that takes ~0.03-0.08 s for the same layer.
 
-`GAN_LAB_CONV=onednn` (read when a model is traced) runs the convolutions, forward and both
-gradients, with oneDNN instead (`gan_lab.models.onednn`, built by `make install`): 2-3x the
-seed CNN's training throughput on a 2-core CPU (benchmarks/README.md). XLA's stays the
-default and the reference.
+The fast rules are custom JVPs, not custom VJPs, so every kind of autodiff works through the
+models: reverse mode, forward mode (`jax.jvp`, `jax.jacfwd`) and gradients of gradients (as
+WGAN-GP and R1 need). A convolution's tangent in w is written as the linear transpose of
+the fast weight gradient, so reverse mode transposes it back into that matmul; the forward
+pass and the input gradient are `lax.conv_general_dilated`'s own, so results match lax to
+float32 rounding (tests/test_models.py).
+
+Which implementation a model uses is its `conv` field, set from `config.conv` and recorded
+in the run's config.json:
+
+- "xla": XLA's convolutions with the rules above on CPU (plain lax on other backends);
+- "onednn": oneDNN's kernels for forward and both gradients (`gan_lab.models.onednn`, built
+  by `make install`), reverse mode only: forward-mode autodiff through it raises JAX's
+  "can't apply forward-mode autodiff (jvp) to a custom_vjp function"; use "xla" for that;
+- "lax": plain `lax.conv_general_dilated` and `nn.max_pool`, the reference.
 """
 
 import functools
-import os
 from typing import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
-from gan_lab.errors import UserError
+from gan_lab.core.errors import UserError
 from gan_lab.models import onednn
 
-IMPLEMENTATIONS = ("xla", "onednn")
+IMPLEMENTATIONS = ("xla", "onednn", "lax")
 _NHWC = lax.ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1),
                                  out_spec=(0, 3, 1, 2))
+
+
+def check_implementation(name: str) -> str:
+  """`name` if it is a convolution implementation that works here; else one sentence."""
+  if name not in IMPLEMENTATIONS:
+    raise UserError(f"config.conv {name!r} is not a convolution implementation; choose one "
+                    f"of {', '.join(IMPLEMENTATIONS)}.")
+  if name == "onednn" and not onednn.available():
+    raise UserError("config.conv is 'onednn', but the oneDNN convolution is not built: run "
+                    "`make install` (x86-64 Linux with g++), or set --config.conv=xla.")
+  return name
 
 
 def _lax_conv(x, w, strides, padding):
@@ -36,22 +56,30 @@ def _lax_conv(x, w, strides, padding):
 
 
 def _with_weight_grad(conv, weight_grad_fn):
-  """`conv(x, w, strides, padding)` with XLA's own input gradient and `weight_grad_fn`'s for w."""
+  """`conv(x, w, strides, padding)`, linear in x and in w, whose reverse-mode weight gradient
+  is `weight_grad_fn(x, g, kernel_hw, strides, padding)`."""
 
-  @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+  @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
   def op(x, w, strides, padding):
     return conv(x, w, strides, padding)
 
-  def fwd(x, w, strides, padding):
-    return conv(x, w, strides, padding), (x, w)
+  def jvp(strides, padding, primals, tangents):
+    x, w = primals
+    dx, dw = tangents
+    y = op(x, w, strides, padding)
+    terms = []  # Symbolic zeros (x is data; w is fixed in an attack) cost nothing.
+    if not isinstance(dx, SymbolicZero):
+      terms.append(op(dx, w, strides, padding))
+    if not isinstance(dw, SymbolicZero):
+      # dw -> conv(x, dw) is the adjoint of g -> weight_grad_fn(x, g); reverse mode transposes
+      # it back, so the weight gradient is weight_grad_fn's.
+      to_y = jax.linear_transpose(
+          lambda g: weight_grad_fn(x, g, w.shape[:2], strides, padding).astype(w.dtype),
+          jax.ShapeDtypeStruct(y.shape, y.dtype))
+      terms.append(to_y(dw)[0])
+    return y, sum(terms[1:], terms[0])
 
-  def bwd(strides, padding, residuals, g):
-    x, w = residuals
-    _, input_vjp = jax.vjp(lambda x: conv(x, w, strides, padding), x)
-    dw = weight_grad_fn(x, g, w.shape[:2], strides, padding).astype(w.dtype)
-    return input_vjp(g)[0], dw
-
-  op.defvjp(fwd, bwd)
+  op.defjvp(jvp, symbolic_zeros=True)
   return op
 
 
@@ -73,26 +101,14 @@ def weight_grad(x, g, kernel_hw, strides, padding):
 _conv_im2col_grad = _with_weight_grad(_lax_conv, weight_grad)
 
 
-def implementation() -> str:
-  """The convolution the models trace now: $GAN_LAB_CONV, "xla" by default."""
-  name = os.environ.get("GAN_LAB_CONV", "xla").lower()
-  if name not in IMPLEMENTATIONS:
-    raise UserError(f"GAN_LAB_CONV={name} is not a convolution here; use one of "
-                    f"{', '.join(IMPLEMENTATIONS)}.")
-  if name == "onednn" and not onednn.available():
-    raise UserError("GAN_LAB_CONV=onednn, but the oneDNN convolution is not built: run `make "
-                    "install` (x86-64 Linux with g++), or unset GAN_LAB_CONV.")
-  return name
-
-
-def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
-                         rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
-                         precision=None, **kwargs):
-  """Drop-in for `lax.conv_general_dilated` (as `nn.Conv(conv_general_dilated=...)` calls it)."""
+def _conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
+                          rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
+                          precision=None, *, impl: str, **kwargs):
+  """`lax.conv_general_dilated` (as `nn.Conv` calls it) through implementation `impl`."""
   plain = (lhs.ndim == 4 and dimension_numbers == _NHWC and feature_group_count == 1
            and precision is None and not kwargs
            and all(d == 1 for d in (lhs_dilation or (1,)) + (rhs_dilation or (1,))))
-  if not plain or jax.default_backend() != "cpu":
+  if impl == "lax" or not plain or jax.default_backend() != "cpu":
     return lax.conv_general_dilated(
         lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
         rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
@@ -100,13 +116,19 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
   if isinstance(padding, str):
     padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
   padding = tuple(tuple(int(p) for p in pair) for pair in padding)
-  if implementation() == "onednn" and onednn.supports(lhs, rhs, padding):
+  if impl == "onednn" and onednn.supports(lhs, rhs, padding):
     return onednn.conv(lhs, rhs, window_strides, padding)
   return _conv_im2col_grad(lhs, rhs, tuple(window_strides), padding)
 
 
-# The conv layer every model here uses: nn.Conv with the weight gradient above.
-Conv = functools.partial(nn.Conv, conv_general_dilated=conv_general_dilated)
+# One function per implementation, made once: nn.Conv holds it as a (hashed) field.
+_CONV_FNS = {impl: functools.partial(_conv_general_dilated, impl=impl)
+             for impl in IMPLEMENTATIONS}
+
+
+def Conv(*args, impl: str = "xla", **kwargs) -> nn.Conv:  # pylint: disable=invalid-name
+  """`nn.Conv(*args, **kwargs)` (same parameters, names and outputs) computed by `impl`."""
+  return nn.Conv(*args, conv_general_dilated=_CONV_FNS[check_implementation(impl)], **kwargs)
 
 
 def _transpose_padding(k: int, s: int, padding: str) -> tuple[int, int]:
@@ -155,7 +177,8 @@ _conv_transpose = _with_weight_grad(_lax_conv_transpose, transpose_weight_grad)
 
 class ConvTranspose(nn.Module):
   """`nn.ConvTranspose` in 2-D (NHWC; "SAME" or "VALID"; same parameters, names and outputs),
-  with the weight gradient above on CPU. Other backends use `lax.conv_transpose`'s own."""
+  with the weight gradient above on CPU for impl "xla" and "onednn" (which has no transposed
+  kernel). "lax" and other backends use `lax`'s own derivatives."""
   features: int
   kernel_size: tuple[int, int]
   strides: tuple[int, int] = (1, 1)
@@ -163,14 +186,16 @@ class ConvTranspose(nn.Module):
   use_bias: bool = True
   kernel_init: Callable = nn.initializers.lecun_normal()
   bias_init: Callable = nn.initializers.zeros_init()
+  impl: str = "xla"
 
   @nn.compact
   def __call__(self, x):
+    check_implementation(self.impl)
     kernel = self.param("kernel", self.kernel_init,
                         (*self.kernel_size, x.shape[-1], self.features))
     pads = tuple(_transpose_padding(k, s, self.padding)
                  for k, s in zip(self.kernel_size, self.strides))
-    if jax.default_backend() == "cpu":
+    if self.impl != "lax" and jax.default_backend() == "cpu":
       y = _conv_transpose(x, kernel, tuple(self.strides), pads)
     else:
       y = _lax_conv_transpose(x, kernel, tuple(self.strides), pads)

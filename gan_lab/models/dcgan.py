@@ -16,6 +16,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from gan_lab.core.errors import UserError
 from gan_lab.models.conv import Conv, ConvTranspose
 
 _INIT = nn.initializers.normal(0.02)
@@ -30,14 +31,16 @@ class DCGANGenerator(nn.Module):
   image_shape: Sequence[int] = (28, 28, 1)
   features: Sequence[int] = (128, 64)
   axis_name: str | None = None  # BatchNorm statistics over the global batch.
+  conv: str = "xla"
 
   @nn.compact
   def __call__(self, z, train: bool = False):
     height, width, channels = self.image_shape
     scale = 2 ** len(self.features)
     if height % scale or width % scale:
-      raise ValueError(f"image_shape {tuple(self.image_shape)} is not divisible by "
-                       f"2**len(features) = {scale}.")
+      raise UserError(f"The DCGAN generator's image_shape {tuple(self.image_shape)} is not "
+                      f"divisible by 2**len(features) = {scale}; use as many features as the "
+                      "image side can be halved.")
     norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9,
                                 axis_name=self.axis_name if train else None)
     x = nn.Dense(height // scale * width // scale * self.features[0], use_bias=False,
@@ -47,10 +50,11 @@ class DCGANGenerator(nn.Module):
     x = nn.relu(x)
     for feat in self.features[1:]:
       x = ConvTranspose(feat, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
-                           kernel_init=_INIT)(x)
+                        kernel_init=_INIT, impl=self.conv)(x)
       x = norm()(x)
       x = nn.relu(x)
-    x = ConvTranspose(channels, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_INIT)(x)
+    x = ConvTranspose(channels, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_INIT,
+                      impl=self.conv)(x)
     x = nn.tanh(x)
     return (x + 1.0) / 2.0
 
@@ -59,12 +63,13 @@ class DCGANDiscriminator(nn.Module):
   """images [B, H, W, C] in [0, 1] -> logits [B] of "real"."""
   features: Sequence[int] = (64, 128)
   axis_name: str | None = None
+  conv: str = "xla"
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     for i, feat in enumerate(self.features):
       x = Conv(feat, (4, 4), strides=(2, 2), padding="SAME", use_bias=i == 0,
-               kernel_init=_INIT)(x)
+               kernel_init=_INIT, impl=self.conv)(x)
       if i > 0:  # No BatchNorm on the input layer.
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                          axis_name=self.axis_name if train else None)(x)

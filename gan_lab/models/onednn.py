@@ -1,9 +1,10 @@
-"""oneDNN's 2-D convolution on CPU, through the XLA FFI: the fast path of `GAN_LAB_CONV=onednn`.
+"""oneDNN's 2-D convolution on CPU, through the XLA FFI: what `config.conv = "onednn"` runs.
 
 `conv(x, w, strides, padding)` computes `lax.conv_general_dilated(x, w, strides, padding,
 dimension_numbers=('NHWC', 'HWIO', 'NHWC'))` for float32 and explicit non-negative padding,
-with a custom VJP whose input and weight gradients are oneDNN's as well. The forward pass
-runs on the plain NHWC/HWIO buffers (oneDNN 3.2's fast nhwc kernel); the gradients let oneDNN
+with custom VJPs whose input and weight gradients are oneDNN's as well, to any order
+(gradients of gradients too). Forward-mode autodiff (`jax.jvp`) is not available through
+it: use config.conv = "xla" for that. The forward pass runs on the plain NHWC/HWIO buffers (oneDNN 3.2's fast nhwc kernel); the gradients let oneDNN
 pick blocked memory formats (its nhwc gradients fall back to im2col + gemm, 1.4-2x slower)
 and reorder to and from them. It works under jit, scan, shard_map (one call per device) and
 vmap (`vmap_method="expand_dims"`: a batch of activations is folded into N).
@@ -82,26 +83,52 @@ def _call(kind, out_shape, a, b, strides, padding, blocked: bool):
       padding=np.asarray(padding, np.int64).reshape(4), blocked=np.int64(blocked))
 
 
+def _out_shape(x_shape, w_shape, strides, padding):
+  (sh, sw), ((plh, phh), (plw, phw)) = strides, padding
+  return (x_shape[0], (x_shape[1] + plh + phh - w_shape[0]) // sh + 1,
+          (x_shape[2] + plw + phw - w_shape[1]) // sw + 1, w_shape[3])
+
+
+# The convolution y = conv(x, w) and its two gradients are bilinear, and each one's VJP is
+# made of the other two, so gradients of gradients (WGAN-GP, R1) stay on oneDNN too:
+#   <conv(x, w), g> = <x, data_grad(g, w)> = <w, weight_grad(x, g)>.
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _conv(x, w, strides, padding):
-  (sh, sw), ((plh, phh), (plw, phw)) = strides, padding
-  oh = (x.shape[1] + plh + phh - w.shape[0]) // sh + 1
-  ow = (x.shape[2] + plw + phw - w.shape[1]) // sw + 1
-  return _call("fwd", (x.shape[0], oh, ow, w.shape[3]), x, w, strides, padding, False)
+  return _call("fwd", _out_shape(x.shape, w.shape, strides, padding), x, w, strides, padding,
+               False)
 
 
-def _conv_fwd(x, w, strides, padding):
-  return _conv(x, w, strides, padding), (x, w)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _data_grad(g, w, strides, padding, x_shape):
+  return _call("bwd_data", x_shape, g, w, strides, padding, True)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _weight_grad(x, g, strides, padding, w_shape):
+  return _call("bwd_weights", w_shape, x, g, strides, padding, True)
 
 
 def _conv_bwd(strides, padding, residuals, g):
   x, w = residuals
-  dx = _call("bwd_data", x.shape, g, w, strides, padding, True)
-  dw = _call("bwd_weights", w.shape, x, g, strides, padding, True)
-  return dx, dw
+  return (_data_grad(g, w, strides, padding, x.shape),
+          _weight_grad(x, g, strides, padding, w.shape))
 
 
-_conv.defvjp(_conv_fwd, _conv_bwd)
+def _data_grad_bwd(strides, padding, x_shape, residuals, c):
+  g, w = residuals
+  return _conv(c, w, strides, padding), _weight_grad(c, g, strides, padding, w.shape)
+
+
+def _weight_grad_bwd(strides, padding, w_shape, residuals, c):
+  x, g = residuals
+  return _data_grad(g, c, strides, padding, x.shape), _conv(x, c, strides, padding)
+
+
+_conv.defvjp(lambda x, w, s, p: (_conv(x, w, s, p), (x, w)), _conv_bwd)
+_data_grad.defvjp(lambda g, w, s, p, shape: (_data_grad(g, w, s, p, shape), (g, w)),
+                  _data_grad_bwd)
+_weight_grad.defvjp(lambda x, g, s, p, shape: (_weight_grad(x, g, s, p, shape), (x, g)),
+                    _weight_grad_bwd)
 
 
 def supports(x, w, padding) -> bool:

@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_lab.models.cnn import MLP, ConvLayer, ConvNet
+
 
 @dataclasses.dataclass
 class LayerRow:
@@ -100,7 +102,6 @@ def lecture_arithmetic(image_side: int = 100, units: int = 1000, filters: int = 
   """The lecture's count for a 100x100 grey image: a dense layer of 1,000 neurons has 10M
   connections, each its own weight; a 3x3 conv layer has far more connections than weights,
   because every output position shares the same kernel. Computed from the models."""
-  from gan_lab.models.cnn import MLP, ConvLayer, ConvNet  # pylint: disable=g-import-not-at-top
   shape = (image_side, image_side, 1)
   dense = layer_rows(MLP(hidden=(units,)), shape)[0]
   conv_layer = ConvLayer(filters, kernel=3, padding="VALID", pool="none")

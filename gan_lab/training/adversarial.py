@@ -14,17 +14,18 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_lab import attacks, data, parallel, robustness
-from gan_lab.errors import UserError
-from gan_lab.training import classifier
+from gan_lab import attacks, data, parallel
+from gan_lab.core.errors import UserError
+from gan_lab.inference import logits_fn, to_float
+from gan_lab.training import attack_eval, classifier
 
 METHODS = ("fgsm", "pgd", "noise")
 
 
-def init_state(config, rng, total_steps: int, axis_name: str | None = parallel.AXIS):
+def init_state(config, rng, total_steps: int):
   if "adv" not in config:
     raise UserError("Experiment 'adversarial' needs config.adv; start from "
-                    "gan_lab.config.adversarial_config() (see experiments/configs/adv_*.py).")
+                    "gan_lab.core.config.adversarial_config() (see experiments/configs/adv_*.py).")
   a = config.adv
   if a.method not in METHODS:
     raise UserError(f"Unknown config.adv.method {a.method!r}; choose one of "
@@ -34,17 +35,17 @@ def init_state(config, rng, total_steps: int, axis_name: str | None = parallel.A
     raise UserError("config.adv needs eps > 0, 0 <= alpha <= 1, pgd_steps >= 1, step_size >= 0 "
                     f"and eval_pgd_steps >= 1; got {a.eps}, {a.alpha}, {a.pgd_steps}, "
                     f"{a.step_size}, {a.eval_pgd_steps}.")
-  return classifier.init_state(config, rng, total_steps, axis_name)
+  return classifier.init_state(config, rng, total_steps)
 
 
 def perturb(config, state, x, y, rng, axis_name=None):
   """The attacked copy of the batch for `config.adv.method`, on the current parameters."""
   a = config.adv
-  logits_fn = classifier.logits_fn(state)
+  fn = logits_fn(state)
   if a.method == "fgsm":
-    x_adv = attacks.fgsm(logits_fn, x, y, a.eps)
+    x_adv = attacks.fgsm(fn, x, y, a.eps)
   elif a.method == "pgd":
-    x_adv = attacks.pgd(logits_fn, x, y, a.eps, step_size=a.step_size or None,
+    x_adv = attacks.pgd(fn, x, y, a.eps, step_size=a.step_size or None,
                         num_steps=a.pgd_steps, rng=rng, axis_name=axis_name)
   else:
     x_adv = attacks.random_noise(x, a.eps, rng, axis_name=axis_name)
@@ -56,7 +57,7 @@ def make_train_step(config):
   alpha = config.adv.alpha
 
   def train_step(state, batch, rng, *, axis_name=None):
-    x, y = classifier.to_float(batch["image"]), batch["label"]
+    x, y = to_float(batch["image"]), batch["label"]
     x_adv = perturb(config, state, x, y, jax.random.fold_in(rng, 1), axis_name)
     # Interleaved (x_0, x_adv_0, x_1, ...): example i sits at 2i and 2i + 1 on any device
     # split, so its dropout masks do not depend on the number of devices.
@@ -76,17 +77,17 @@ def make_train_step(config):
 
 
 def make_evaluate(config, mesh, test_batches, n: int, workdir: str):
-  """The classifier's test loss and accuracy, plus accuracy under noise, FGSM and PGD at
-  config.adv.eps and the per-example worst case (`test_robust_accuracy`)."""
+  """The classifier's loss and accuracy, plus accuracy under noise, FGSM and PGD at
+  config.adv.eps and the per-example worst case (`robust_accuracy`)."""
   clean = classifier.make_evaluate(config, mesh, test_batches, n, workdir)
-  spec = robustness.AttackSpec(pgd_steps=config.adv.eval_pgd_steps)
-  attacked = robustness.make_evaluator(
+  spec = attacks.AttackSpec(pgd_steps=config.adv.eval_pgd_steps)
+  attacked = attack_eval.make_evaluator(
       spec, data.info(config.dataset).num_classes, mesh, seed=config.seed,
       batch_size=config.eval_batch_size, backend=config.parallel)
 
   def evaluate(state, step):
     scores = attacked(state, test_batches, n, config.adv.eps)
-    return {**clean(state, step), "test_robust_accuracy": scores["robust_accuracy"],
-            **{f"test_accuracy_{a}": scores[f"accuracy_{a}"] for a in spec.attacks}}
+    return {**clean(state, step), "robust_accuracy": scores["robust_accuracy"],
+            **{f"accuracy_{a}": scores[f"accuracy_{a}"] for a in spec.attacks}}
 
   return evaluate

@@ -4,42 +4,26 @@ Steps are written per device in the pmap style: with `axis_name` set, gradients 
 are averaged across devices with `lax.pmean`; with None they run on one device as they are.
 """
 
-import functools
-import json
 import os
 
-import flax
 import jax
 import jax.numpy as jnp
 import optax
 
-from gan_lab import checkpoint, data, models, parallel, viz, workdirs
-from gan_lab.errors import UserError
+from gan_lab import data, models, parallel, viz
+from gan_lab.inference import logits_fn, to_float
 from gan_lab.training import chunks
-from gan_lab.training.state import TrainState, make_optimizer
+from gan_lab.training.state import TrainState, apply_train, make_optimizer
 
 
-def to_float(images):
-  """uint8 [0, 255] -> float32 [0, 1], the input space of every model (and of attack eps)."""
-  return images.astype(jnp.float32) / 255.0
-
-
-def init_state(config, rng, total_steps: int, axis_name: str | None = parallel.AXIS) -> TrainState:
-  """The state for `config`; its model runs its training step under device axis `axis_name`."""
+def init_state(config, rng, total_steps: int) -> TrainState:
+  """The state for `config`: its model (with `config.conv`), variables and optimizer."""
   ds_info = data.info(config.dataset)
-  model = models.create(config.model, axis_name=axis_name, num_classes=ds_info.num_classes,
-                        **config.model_kwargs)
+  model = models.create(config.model, conv=config.get("conv", "xla"),
+                        num_classes=ds_info.num_classes, **config.model_kwargs)
   dummy = jnp.zeros((1, *ds_info.image_shape), jnp.float32)
-  try:
-    variables = model.init({"params": rng, "dropout": rng}, dummy, train=False)
-  except (TypeError, ValueError, ZeroDivisionError) as e:  # Bad model_kwargs surface here.
-    raise UserError(f"Bad model_kwargs for {config.model}: {e}") from e
-  return TrainState.create(
-      apply_fn=model.apply,
-      params=variables["params"],
-      batch_stats=variables.get("batch_stats", {}),
-      tx=make_optimizer(config, total_steps),
-  )
+  variables = model.init({"params": rng, "dropout": rng}, dummy, train=False)
+  return TrainState.of(model, variables, make_optimizer(config, total_steps))
 
 
 def update(state: TrainState, images, labels, rng, axis_name=None, reduce=jnp.mean):
@@ -50,59 +34,31 @@ def update(state: TrainState, images, labels, rng, axis_name=None, reduce=jnp.me
   """
 
   def loss_fn(params):
-    logits, updates = state.apply_fn(
-        state.replace(params=params).variables(), images, train=True,
-        rngs={"dropout": rng}, mutable=["batch_stats"])
+    logits, new_state = apply_train(state, params, images, rng, axis_name)
     loss = reduce(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
-    return loss, (logits, updates)
+    return loss, (logits, new_state)
 
-  (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  (loss, (logits, state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   grads = parallel.pmean(grads, axis_name)
-  state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
-  return state, logits, loss, grads
+  return state.apply_gradients(grads=grads), logits, loss, grads
 
 
-def train_step(state: TrainState, batch, rng, *, axis_name=None):
-  """One SGD step on a batch {"image": uint8, "label": int}: (state, batch, rng) -> (state, metrics)."""
-  labels = batch["label"]
-  state, logits, loss, grads = update(state, to_float(batch["image"]), labels, rng, axis_name)
-  metrics = {
-      "loss": loss,
-      "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
-      "grad_norm": optax.tree.norm(grads),
-  }
-  return state, parallel.pmean(metrics, axis_name)
+def make_train_step(config):
+  """(state, batch {"image": uint8, "label": int}, rng) -> (state, metrics): one SGD step."""
+  del config  # Everything the step needs is in the state.
 
+  def train_step(state: TrainState, batch, rng, *, axis_name=None):
+    labels = batch["label"]
+    state, logits, loss, grads = update(state, to_float(batch["image"]), labels, rng,
+                                        axis_name)
+    metrics = {
+        "loss": loss,
+        "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
+        "grad_norm": optax.tree.norm(grads),
+    }
+    return state, parallel.pmean(metrics, axis_name)
 
-def restore(workdir: str, step: int | None = None):
-  """(config, state, step) of a classifier run (any experiment with a `model`), for inference."""
-  config = workdirs.load_config(workdir)
-  if "model" not in config:
-    raise UserError(f"{workdir} holds a {config.experiment!r} run, not a classifier; pass the "
-                    "workdir of a classifier run (experiments/train.py with a classifier "
-                    "config).")
-  return checkpoint.restore_from_workdir(workdir, step)
-
-
-def logits_fn(state: TrainState):
-  """The model in inference mode as a function of float images: what attacks and eval use."""
-  return functools.partial(state.apply_fn, state.variables(), train=False)
-
-
-def logits_and_features(state: TrainState):
-  """x -> (logits, penultimate features) in inference mode, for models that sow "features"."""
-
-  def fn(x):
-    logits, inter = state.apply_fn(state.variables(), x, train=False, mutable=["intermediates"])
-    sown = [v for path, v in flax.traverse_util.flatten_dict(inter.get("intermediates", {})).items()
-            if path[-1] == "features"]
-    if not sown:
-      raise UserError("The classifier's model sows no 'features' (its penultimate "
-                      "activations); add self.sow('intermediates', 'features', x) before its "
-                      "last Dense layer.")
-    return logits, sown[-1][0]
-
-  return fn
+  return train_step
 
 
 def eval_step(state: TrainState, batch):
@@ -118,12 +74,11 @@ def eval_step(state: TrainState, batch):
 
 
 def eval_metrics(sums) -> dict:
-  return {"test_loss": sums["loss"] / sums["count"],
-          "test_accuracy": sums["correct"] / sums["count"]}
+  return {"loss": sums["loss"] / sums["count"], "accuracy": sums["correct"] / sums["count"]}
 
 
 def make_evaluate(config, mesh, test_batches, n: int, workdir: str):
-  """Test loss and accuracy over the whole test split."""
+  """Loss and accuracy over the whole test split."""
   del workdir
   # Eval batches only set throughput: round up to a multiple of the device count.
   batch = -(-config.eval_batch_size // mesh.size) * mesh.size
@@ -147,24 +102,3 @@ def figures(state: TrainState, config, test, workdir: str) -> list[str]:
     paths.append(viz.feature_maps(image[0], convs[0][0], os.path.join(
         workdir, "feature_maps.png"), title="conv1"))
   return paths
-
-
-COMPARISON_FILE = "cnn_vs_mlp.json"
-
-
-def compare_models(configs: dict, workdir: str) -> dict:
-  """Trains each of {name: config} in <workdir>/<name> and compares them: the lecture's CNN
-  vs DNN. Writes and returns {name: {model, params, test_accuracy, steps, workdir}} with the
-  lecture's arithmetic (a 100x100 image into Dense(1000) against a 3x3 conv) beside them."""
-  from gan_lab.training import loop  # pylint: disable=g-import-not-at-top  # loop imports us.
-  final = loop.train_many(configs, workdir)  # A run's last record holds its final eval.
-  result = {"lecture_arithmetic": models.lecture_arithmetic()}
-  for name, config in configs.items():
-    shapes = jax.eval_shape(lambda c=config: init_state(c, jax.random.key(0), 1, None))
-    result[name] = {"model": config.model, "params": models.param_count(shapes.params),
-                    "test_accuracy": final[name]["test_accuracy"], "steps": final[name]["step"],
-                    "workdir": final[name]["workdir"]}
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, COMPARISON_FILE), "w") as f:
-      json.dump(result, f, indent=2)
-  return result

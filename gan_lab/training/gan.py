@@ -7,7 +7,9 @@ Each phase changes only its own network's parameters (`d_phase`, `g_phase`; test
 Losses (`config.gan.loss`): "bce", the lecture's binary cross-entropy (for G the usual
 non-saturating form: generated images labelled 1), or "hinge" (Miyato et al. 2018), which
 many GANs use today. `label_smoothing` labels real images 1 - s in phase 1 (one-sided).
-`d_steps` discriminator updates per generator update, each on fresh codings.
+`d_steps` discriminator updates per generator update, each on fresh codings. G and D have
+their own learning rates and schedules (`gan.g_learning_rate`, `gan.d_lr_schedule`, ...:
+TTUR), each schedule counted in that network's own updates.
 
 BatchNorm (DCGAN): both networks run in training mode, on batch statistics. G's running
 averages come from phase 2's pass and are what sampling uses; D's from phase 1's passes.
@@ -23,10 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_lab import data, models, parallel, sample_quality, viz
-from gan_lab.errors import UserError
-from gan_lab.registry import Registry
-from gan_lab.training.state import TrainState, make_optimizer
+from gan_lab import data, inference, models, parallel, sample_quality, viz
+from gan_lab.core.errors import UserError
+from gan_lab.core.registry import Registry
+from gan_lab.training.state import TrainState, apply_train, make_optimizer
 
 
 class GANLoss(NamedTuple):
@@ -65,51 +67,40 @@ class GANState:
   step: jax.Array
   generator: TrainState
   discriminator: TrainState
-  # Static: part of the step's definition, not of the numbers.
-  codings: int = flax.struct.field(pytree_node=False, default=30)
-  loss: str = flax.struct.field(pytree_node=False, default="bce")
-  label_smoothing: float = flax.struct.field(pytree_node=False, default=0.0)
-  d_steps: int = flax.struct.field(pytree_node=False, default=1)
 
 
-def init_state(config, rng, total_steps: int, axis_name: str | None = parallel.AXIS) -> GANState:
+def _loss(config) -> GANLoss:
+  return LOSSES.lookup(config.gan.loss, GANLoss)
+
+
+def init_state(config, rng, total_steps: int) -> GANState:
+  """G and D with their own optimizers: G's schedule over `total_steps` updates, D's over
+  `d_steps` times as many."""
   g = config.gan
-  if not isinstance(LOSSES.lookup(g.loss), GANLoss):
-    raise UserError(f"config.gan.loss {g.loss!r} is not a gan_lab.training.gan.GANLoss.")
+  _loss(config)
   if not (g.d_steps >= 1 and g.codings >= 1 and 0.0 <= g.label_smoothing < 1.0
           and g.get("num_eval_samples", 2) >= 2):  # Runs from before this field lack it.
     raise UserError("config.gan needs d_steps >= 1, codings >= 1, 0 <= label_smoothing < 1 "
                     f"and num_eval_samples >= 2; got {g.d_steps}, {g.codings}, "
                     f"{g.label_smoothing}, {g.get('num_eval_samples')}.")
   shape = data.info(config.dataset).image_shape
-  g_model = models.create(g.generator, axis_name=axis_name, image_shape=shape,
-                          **g.generator_kwargs)
-  d_model = models.create(g.discriminator, axis_name=axis_name, **g.discriminator_kwargs)
+  conv = config.get("conv", "xla")
+  g_model = models.create(g.generator, conv=conv, image_shape=shape, **g.generator_kwargs)
+  d_model = models.create(g.discriminator, conv=conv, **g.discriminator_kwargs)
   g_rng, d_rng = jax.random.split(rng)
-  try:
-    g_vars = g_model.init(g_rng, jnp.zeros((1, g.codings)), train=False)
-    d_vars = d_model.init(d_rng, jnp.zeros((1, *shape)), train=False)
-  except (TypeError, ValueError) as e:
-    raise UserError(f"Bad generator or discriminator kwargs: {e}") from e
-  tx = make_optimizer(config, total_steps)
-  net = lambda model, v: TrainState.create(apply_fn=model.apply, params=v["params"], tx=tx,
-                                           batch_stats=v.get("batch_stats", {}))
-  return GANState(step=jnp.zeros((), jnp.int32), generator=net(g_model, g_vars),
-                  discriminator=net(d_model, d_vars), codings=g.codings, loss=g.loss,
-                  label_smoothing=g.label_smoothing, d_steps=g.d_steps)
+  g_vars = g_model.init(g_rng, jnp.zeros((1, g.codings)), train=False)
+  d_vars = d_model.init(d_rng, jnp.zeros((1, *shape)), train=False)
+  g_tx = make_optimizer(config, total_steps, "gan.g_learning_rate", "gan.g_lr_schedule")
+  d_tx = make_optimizer(config, total_steps * g.d_steps, "gan.d_learning_rate",
+                        "gan.d_lr_schedule")
+  return GANState(step=jnp.zeros((), jnp.int32), generator=TrainState.of(g_model, g_vars, g_tx),
+                  discriminator=TrainState.of(d_model, d_vars, d_tx))
 
 
-def codings(state: GANState, rng, batch: int, axis_name=None):
-  """N(0, I) codings, one key per example of the global batch (split-independent)."""
+def sample_codings(rng, batch: int, size: int, axis_name=None):
+  """N(0, I) codings of `size`, one key per example of the global batch (split-independent)."""
   keys = parallel.example_keys(rng, batch, axis_name)
-  return jax.vmap(lambda k: jax.random.normal(k, (state.codings,)))(keys)
-
-
-def _apply(net: TrainState, params, x):
-  """Training-mode forward pass: (output, net with the new batch statistics)."""
-  out, updates = net.apply_fn(net.replace(params=params).variables(), x, train=True,
-                              mutable=["batch_stats"])
-  return out, net.replace(batch_stats=updates.get("batch_stats", {}))
+  return jax.vmap(lambda k: jax.random.normal(k, (size,)))(keys)
 
 
 def generate(state: GANState, z):
@@ -117,17 +108,17 @@ def generate(state: GANState, z):
   return state.generator.apply_fn(state.generator.variables(), z, train=False)
 
 
-def d_phase(state: GANState, real, rng, axis_name=None):
+def d_phase(state: GANState, real, rng, config, axis_name=None):
   """Phase 1: one discriminator update. Changes only the discriminator."""
-  fake, _ = _apply(state.generator, state.generator.params, codings(state, rng, len(real),
-                                                                    axis_name))
-  fake = jax.lax.stop_gradient(fake)
+  g = state.generator
+  z = sample_codings(rng, len(real), config.gan.codings, axis_name)
+  fake = jax.lax.stop_gradient(apply_train(g, g.params, z, axis_name=axis_name)[0])
   d = state.discriminator
 
   def loss_fn(params):
-    real_logits, net = _apply(d, params, real)
-    fake_logits, net = _apply(net, params, fake)
-    loss = LOSSES.lookup(state.loss).d(real_logits, fake_logits, state.label_smoothing)
+    real_logits, net = apply_train(d, params, real, axis_name=axis_name)
+    fake_logits, net = apply_train(net, params, fake, axis_name=axis_name)
+    loss = _loss(config).d(real_logits, fake_logits, config.gan.label_smoothing)
     return loss, (net, real_logits, fake_logits)
 
   (loss, (net, real_logits, fake_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -140,15 +131,16 @@ def d_phase(state: GANState, real, rng, axis_name=None):
   return state.replace(discriminator=d), metrics
 
 
-def g_phase(state: GANState, batch: int, rng, axis_name=None):
+def g_phase(state: GANState, batch: int, rng, config, axis_name=None):
   """Phase 2: one generator update through the fixed discriminator. Changes only G."""
   g, d = state.generator, state.discriminator
-  z = codings(state, rng, batch, axis_name)
+  z = sample_codings(rng, batch, config.gan.codings, axis_name)
 
   def loss_fn(params):
-    fake, net = _apply(g, params, z)
-    fake_logits, _ = _apply(d, d.params, fake)  # D's statistics updates are discarded.
-    return LOSSES.lookup(state.loss).g(fake_logits), net
+    fake, net = apply_train(g, params, z, axis_name=axis_name)
+    # D's statistics updates are discarded.
+    fake_logits, _ = apply_train(d, d.params, fake, axis_name=axis_name)
+    return _loss(config).g(fake_logits), net
 
   (loss, net), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
   grads = parallel.pmean(grads, axis_name)
@@ -156,15 +148,20 @@ def g_phase(state: GANState, batch: int, rng, axis_name=None):
       "g_loss": loss, "g_grad_norm": optax.tree.norm(grads)}
 
 
-def train_step(state: GANState, batch, rng, *, axis_name=None):
+def make_train_step(config):
   """(state, batch, rng) -> (state, metrics): `d_steps` of phase 1, then one of phase 2."""
-  real = batch["image"].astype(jnp.float32) / 255.0
-  d_rngs = jax.random.split(jax.random.fold_in(rng, 0), state.d_steps)
-  state, d_metrics = jax.lax.scan(
-      lambda s, r: d_phase(s, real, r, axis_name), state, d_rngs)
-  state, g_metrics = g_phase(state, len(real), jax.random.fold_in(rng, 1), axis_name)
-  metrics = {**jax.tree.map(lambda m: m[-1], d_metrics), **g_metrics}
-  return state.replace(step=state.step + 1), parallel.pmean(metrics, axis_name)
+  d_steps = config.gan.d_steps
+
+  def train_step(state: GANState, batch, rng, *, axis_name=None):
+    real = inference.to_float(batch["image"])
+    d_rngs = jax.random.split(jax.random.fold_in(rng, 0), d_steps)
+    state, d_metrics = jax.lax.scan(
+        lambda s, r: d_phase(s, real, r, config, axis_name), state, d_rngs)
+    state, g_metrics = g_phase(state, len(real), jax.random.fold_in(rng, 1), config, axis_name)
+    metrics = {**jax.tree.map(lambda m: m[-1], d_metrics), **g_metrics}
+    return state.replace(step=state.step + 1), parallel.pmean(metrics, axis_name)
+
+  return train_step
 
 
 def fixed_codings(config, num: int):
@@ -172,25 +169,20 @@ def fixed_codings(config, num: int):
   return jax.random.normal(jax.random.key(config.seed + 1), (num, config.gan.codings))
 
 
-def make_evaluate(config, mesh, test_batches, n: int, workdir: str):
+def make_evaluate(config, workdir: str, judge: sample_quality.Judge | None = None):
   """Every eval: a sample grid from the run's fixed codings (`<workdir>/samples/`) and, with
-  `config.gan.classifier_workdir`, the judged quality of `num_eval_samples` samples."""
-  del mesh, test_batches, n
+  a `judge` (the classifier of `config.gan.classifier_workdir`), the judged quality of
+  `num_eval_samples` samples."""
   z = fixed_codings(config, config.gan.num_grid)
   sample = jax.jit(generate)
-  judge, eval_z = None, None
-  if config.gan.classifier_workdir:
-    judge = sample_quality.Judge(config.gan.classifier_workdir, config.dataset,
-                                 config.data_dir or None)
-    eval_z = jax.random.normal(jax.random.key(config.seed + 2),
-                               (config.gan.num_eval_samples, config.gan.codings))
+  eval_z = jax.random.normal(jax.random.key(config.seed + 2),
+                             (config.gan.num_eval_samples, config.gan.codings))
 
   def evaluate(state, step):
     images = jax.device_get(sample(state, z))
     scores = {}
     if judge is not None:
-      scores = judge(np.concatenate([jax.device_get(sample(state, eval_z[i:i + 500]))
-                                     for i in range(0, len(eval_z), 500)]))
+      scores = judge(inference.batched(lambda z: sample(state, z), eval_z))
     if jax.process_index() == 0:
       os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
       path = os.path.join(workdir, "samples", f"step_{step:07d}")

@@ -1,7 +1,7 @@
 """tiny_bn_dropout trained adversarially with PGD from random starts: randomness per example
 (starts, dropout masks) and BatchNorm over clean and attacked copies. Multi-device tests."""
 
-from gan_lab.config import adversarial_config
+from gan_lab.core.config import adversarial_config
 
 
 def get_config():

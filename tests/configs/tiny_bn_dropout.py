@@ -1,7 +1,7 @@
 """A tiny ConvNet with BatchNorm and dropout: the layers whose numbers could depend on how
 a batch is split over devices. Used by the multi-device tests."""
 
-from gan_lab.config import classifier_config
+from gan_lab.core.config import classifier_config
 
 
 def get_config():

@@ -1,6 +1,6 @@
 """A tiny DCGAN (BatchNorm in both networks) on mnist5k: a few steps take seconds."""
 
-from gan_lab.config import gan_config
+from gan_lab.core.config import gan_config
 
 
 def get_config():
@@ -12,7 +12,7 @@ def get_config():
   config.gan.codings = 8
   config.gan.num_grid = 16
   config.optimizer = "adam"
-  config.learning_rate = 2e-4
+  config.gan.g_learning_rate = config.gan.d_learning_rate = 2e-4
   config.adam_b1 = 0.5
   config.batch_size = 32
   config.num_steps = 8

@@ -5,6 +5,9 @@ on its own workdir resumes; the keys in `RESUMABLE_CHANGES` may differ on resume
 longer, log more often; the length only with a constant learning rate, since a schedule's
 shape depends on it); any other difference means another experiment, which gets its own
 workdir rather than overwriting this one.
+
+Workdirs are local paths (or mounted ones, e.g. gcsfuse); URLs such as gs://BUCKET/run are
+refused with one sentence rather than written to a folder named "gs:" under the cwd.
 """
 
 import json
@@ -13,12 +16,12 @@ import os
 import jax
 import ml_collections
 
-from gan_lab.errors import UserError
+from gan_lab.core.errors import UserError
 
 CONFIG_FILE = "config.json"
 RESUMABLE_CHANGES = frozenset({
     "num_epochs", "num_steps", "log_every", "eval_every", "checkpoint_every",
-    "keep_checkpoints", "data_dir", "on_device", "parallel",
+    "keep_checkpoints", "data_dir", "on_device", "parallel", "conv",
     "gan.classifier_workdir", "gan.num_eval_samples",  # Only what is measured at eval.
 })
 
@@ -37,9 +40,40 @@ def _as_json_dict(config) -> dict:
   return json.loads(config.to_json_best_effort(sort_keys=True))
 
 
+def local_path(path: str, flag: str = "--workdir") -> str:
+  """`path` as an absolute local path; one sentence for a URL, which gan_lab cannot write."""
+  if "://" in str(path):
+    raise UserError(f"{flag}={path} is a URL; gan_lab writes local paths only: mount the "
+                    "bucket (e.g. with gcsfuse) and pass its local path.")
+  return os.path.abspath(path)
+
+
+def refuse_existing(paths, what: str = "--out") -> None:
+  """One sentence, before any work, when a result would overwrite one of `paths`."""
+  for path in paths:
+    if os.path.exists(path):
+      raise UserError(f"{path} exists; choose another {what} so that nothing is overwritten.")
+
+
+def next_free_dir(parent: str) -> str:
+  """parent/1, parent/2, ...: the first that does not exist, so no result is overwritten."""
+  k = 1
+  while os.path.exists(os.path.join(parent, str(k))):
+    k += 1
+  return os.path.join(parent, str(k))
+
+
+def _resumable(config: dict) -> frozenset:
+  """The keys that may change on resume: the length only when every schedule is constant."""
+  schedules = [v for k, v in _flatten(config).items() if k.split(".")[-1].endswith("lr_schedule")]
+  if any(v != "constant" for v in schedules):  # A schedule's length is fixed.
+    return RESUMABLE_CHANGES - {"num_epochs", "num_steps"}
+  return RESUMABLE_CHANGES
+
+
 def prepare(workdir: str, config: ml_collections.ConfigDict) -> str:
   """Checks that `workdir` can take a run of `config`, then writes config.json; returns abspath."""
-  workdir = os.path.abspath(workdir)
+  workdir = local_path(workdir)
   try:
     os.makedirs(workdir, exist_ok=True)
   except OSError as e:
@@ -51,9 +85,7 @@ def prepare(workdir: str, config: ml_collections.ConfigDict) -> str:
   if os.path.exists(path):
     old = read_json(path)
     flat_old, flat_new = _flatten(old), _flatten(new)
-    resumable = RESUMABLE_CHANGES
-    if new.get("lr_schedule", "constant") != "constant":  # The schedule's length is fixed.
-      resumable = resumable - {"num_epochs", "num_steps"}
+    resumable = _resumable(new)
     changed = sorted(k for k in flat_old.keys() | flat_new.keys()
                      if flat_old.get(k) != flat_new.get(k) and k not in resumable)
     if changed:
@@ -83,7 +115,7 @@ def read_json(path: str, hint: str = "is this a gan_lab workdir?") -> dict:
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a run in `workdir` was started with (read-only)."""
-  path = os.path.join(os.path.abspath(workdir), CONFIG_FILE)
+  path = os.path.join(local_path(workdir), CONFIG_FILE)
   if not os.path.exists(path):
     raise UserError(f"{workdir} holds no gan_lab run (no {CONFIG_FILE}); pass a run's --workdir.")
   return ml_collections.ConfigDict(read_json(path))

@@ -8,7 +8,7 @@ config value: `--config.model=my_lab.nets:WideCNN` works from the unchanged scri
 
 import importlib
 
-from gan_lab.errors import UserError
+from gan_lab.core.errors import UserError
 
 
 class Registry(dict):
@@ -27,10 +27,16 @@ class Registry(dict):
       return v
     return add if value is None else add(value)
 
-  def lookup(self, name: str):
-    """The object registered as `name`, or imported from "module:attribute"."""
-    if name in self:
-      return self[name]
+  def lookup(self, name: str, of_type: type | None = None):
+    """The object registered as `name`, or imported from "module:attribute"; with `of_type`,
+    one sentence unless it is an instance of that type."""
+    value = self[name] if name in self else self._import(name)
+    if of_type is not None and not isinstance(value, of_type):
+      raise UserError(f"{self.kind[:1].upper()}{self.kind[1:]} {name!r} is a {type(value).__name__}, not a "
+                      f"{of_type.__module__}.{of_type.__qualname__}.")
+    return value
+
+  def _import(self, name: str):
     module_name, colon, attribute = str(name).partition(":")
     if not colon:
       raise UserError(f"Unknown {self.kind} {name!r}; choose one of {', '.join(self)}, or name "

@@ -14,13 +14,13 @@ import jax
 import numpy as np
 from absl import logging
 
-from gan_lab import checkpoint, data, parallel, viz, workdirs, writers
-from gan_lab.errors import UserError
-from gan_lab.training import chunks, experiments
+from gan_lab import data, parallel, viz
+from gan_lab.core.errors import UserError
+from gan_lab.runs import checkpoint, experiments, workdirs, writers
+from gan_lab.training import chunks
 
 
 ON_DEVICE = {"auto": None, "true": True, "false": False}
-LR_SCHEDULES = ("constant", "cosine")
 
 
 class TrainingDiverged(UserError):
@@ -69,8 +69,7 @@ def _validate(config, mesh) -> None:
   """Checks the settings that need no data, before anything is compiled or written."""
   _positive(config, "batch_size", "eval_batch_size", "log_every", "keep_checkpoints")
   parallel.check_divisible("config.batch_size", config.batch_size, mesh)
-  for name, allowed in (("parallel", parallel.BACKENDS), ("on_device", ON_DEVICE),
-                        ("lr_schedule", LR_SCHEDULES)):
+  for name, allowed in (("parallel", parallel.BACKENDS), ("on_device", ON_DEVICE)):
     if str(config[name]).lower() not in allowed:
       raise UserError(f"Unknown config.{name} {config[name]!r}; choose one of "
                       f"{', '.join(allowed)}.")
@@ -106,6 +105,7 @@ def train_and_evaluate(config, workdir: str):
   """
   mesh = parallel.make_mesh()
   _validate(config, mesh)
+  workdir = workdirs.local_path(workdir)
   experiment = experiments.get(config.experiment)
   data_dir = config.data_dir or None
   loaded = [data.load(config.dataset, s, data_dir) for s in ("train", "test")]
@@ -129,8 +129,7 @@ def train_and_evaluate(config, workdir: str):
                                          config.parallel)
   # Before the workdir is touched: evaluation may restore and check other runs.
   test_batches = chunks.Batcher(chunks.with_index(test), mesh, on_device)
-  evaluate = experiment.make_evaluate(config, mesh, test_batches, len(test["label"]),
-                                      os.path.abspath(workdir))
+  evaluate = experiment.make_evaluate(config, mesh, test_batches, len(test["label"]), workdir)
 
   workdir = workdirs.prepare(workdir, config)
   if jax.process_index() == 0:
@@ -157,7 +156,7 @@ def train_and_evaluate(config, workdir: str):
       scalars = {f"train_{k}": float(np.mean(v)) for k, v in metrics.items()}
       history.append({"step": end, **scalars})
       if end == total or (config.eval_every > 0 and end % config.eval_every == 0):
-        scalars.update(evaluate(state, end))
+        scalars.update({f"test_{k}": v for k, v in evaluate(state, end).items()})
         history[-1].update(scalars)
         for warning in experiment.diagnose(config, history):
           logging.warning("Step %d: %s", end, warning)
@@ -187,7 +186,7 @@ def train_many(configs: dict, workdir: str) -> dict:
   """
   final = {}
   for name, config in configs.items():
-    run_dir = os.path.join(os.path.abspath(workdir), name)
+    run_dir = os.path.join(workdirs.local_path(workdir), name)
     train_and_evaluate(config, run_dir)
     final[name] = {"workdir": run_dir, **writers.read_metrics(run_dir)[-1]}
   return final

@@ -1,12 +1,17 @@
-"""What the experiment scripts share: quiet library logs, and bad input as one sentence."""
+"""What the experiment scripts share: quiet library logs, and bad input as one sentence.
+
+`GAN_LAB_DEBUG=1` prints the full traceback behind any one-sentence error as well.
+"""
 
 import logging
+import os
 import re
 import sys
+import traceback
 
 from absl import app, flags
 
-from gan_lab.errors import UserError
+from gan_lab.core.errors import UserError
 
 # Libraries that log every checkpoint write or dataset preparation step at INFO.
 _CHATTY = ("/orbax/", "/tensorflow_datasets/", "/jax/_src/")
@@ -16,6 +21,19 @@ class _QuietLibraries(logging.Filter):
 
   def filter(self, record):
     return record.levelno >= logging.WARNING or not any(p in record.pathname for p in _CHATTY)
+
+
+def debug() -> bool:
+  """Whether GAN_LAB_DEBUG asks for tracebacks behind the one-sentence errors."""
+  return os.environ.get("GAN_LAB_DEBUG", "").lower() not in ("", "0", "false", "no")
+
+
+def _fail(message: str) -> None:
+  """Ends the program with `error: <message>`, status 2 (the traceback too when debugging)."""
+  if debug():
+    traceback.print_exc()
+  sys.stderr.write(f"error: {message}\n")
+  sys.exit(2)
 
 
 def _flag_error(argv, error: Exception) -> str:
@@ -47,8 +65,7 @@ def _parse_flags(argv):
     return rest
   except Exception as e:  # pylint: disable=broad-except
     # Flag, config-file and override errors surface as many types from deep in absl.
-    sys.stderr.write(f"error: {_flag_error(argv, e)}\n")
-    sys.exit(2)
+    _fail(_flag_error(argv, e))
 
 
 def run(main):
@@ -60,8 +77,7 @@ def run(main):
     try:
       return main(argv)
     except UserError as e:
-      sys.stderr.write(f"error: {e}\n")
-      sys.exit(2)
+      _fail(str(e))
 
   app.run(wrapped, flags_parser=_parse_flags)
 

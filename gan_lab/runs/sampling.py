@@ -6,8 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_lab import checkpoint, viz
-from gan_lab.errors import UserError
+from gan_lab import viz
+from gan_lab.core.errors import UserError
+from gan_lab.runs import restore, workdirs
 
 
 def sample(workdir: str, num: int, seed: int = 0, step: int | None = None,
@@ -18,7 +19,7 @@ def sample(workdir: str, num: int, seed: int = 0, step: int | None = None,
   """
   if num < 1:
     raise UserError(f"num_samples must be at least 1; got {num}.")
-  config, generator, _ = checkpoint.restore_generator(workdir, step)
+  config, generator, _ = restore.restore_generator(workdir, step)
   key = jax.random.key(seed)
   if interpolate:
     ends = jax.random.normal(key, (2, num, config.gan.codings))
@@ -35,9 +36,7 @@ def write_samples(workdir: str, out: str, **kwargs) -> str:
   if not out.endswith(".png"):
     raise UserError(f"--out must name a .png file; got {out!r}.")
   npy = os.path.splitext(out)[0] + ".npy"
-  for path in (out, npy):
-    if os.path.exists(path):
-      raise UserError(f"{path} exists; choose another --out so that nothing is overwritten.")
+  workdirs.refuse_existing((out, npy))
   images = sample(workdir, **kwargs)
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   np.save(npy, images)

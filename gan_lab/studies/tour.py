@@ -1,9 +1,9 @@
 """The whole lecture in one run: every topic on the embedded data, and a report of it.
 
 `run(config, workdir)` takes the lecture's topics in order, each with the library function
-its experiment script calls (`classifier.compare_models`, `loop.train_and_evaluate`,
-`robustness.attack_workdir`, `robustness.transfer`, `robustness.compare`, `vat.compare`,
-`poisoned.sweep`), so the tour has no code path of its own. Stage <key> writes its runs
+its experiment script calls (`cnn_vs_mlp.compare_models`, `loop.train_and_evaluate`,
+`robustness.attack_workdir`, `robustness.transfer`, `robustness.compare`,
+`vat_comparison.compare`, `poison_sweep.sweep`), so the tour has no code path of its own. Stage <key> writes its runs
 into <workdir>/<key>/ and returns a section: a table, figures and one sentence built from
 the measured numbers. `gan_lab.report` writes the sections as report.md, a self-contained
 report.html and report.json. A stage that fails is reported in one sentence; stages that
@@ -17,12 +17,14 @@ import traceback
 from typing import Callable, NamedTuple
 
 import jax
-import numpy as np
 from absl import logging
 
-from gan_lab import data, report, robustness, sample_quality, workdirs, writers
-from gan_lab.errors import UserError
-from gan_lab.training import classifier, gan, loop, poisoned, vat
+from gan_lab import attacks, data, inference
+from gan_lab.core.errors import UserError
+from gan_lab.runs import loop, restore, workdirs, writers
+from gan_lab.studies import (cnn_vs_mlp, poison_sweep, report, robustness, tables,
+                             vat_comparison)
+from gan_lab.training import gan
 
 
 class Stage(NamedTuple):
@@ -43,7 +45,7 @@ def _moves(a: float, b: float) -> str:
 
 
 def _cnn_vs_mlp(config, out, runs) -> dict:
-  result = classifier.compare_models({"cnn": config.cnn, "mlp": config.mlp}, out)
+  result = cnn_vs_mlp.compare_models({"cnn": config.cnn, "mlp": config.mlp}, out)
   runs.update(cnn=result["cnn"]["workdir"], mlp=result["mlp"]["workdir"])
   cnn, mlp = result["cnn"], result["mlp"]
   sentence = (f"The CNN reaches test accuracy {cnn['test_accuracy']:.3f} with "
@@ -69,9 +71,9 @@ def _cnn_vs_mlp(config, out, runs) -> dict:
 def _judged_real_images(classifier_workdir: str, dataset: str, data_dir, num: int):
   """(quality of `num` real training images as the classifier judges them, their count): the
   floor both GAN stages compare with, computed once."""
-  judge = sample_quality.Judge(classifier_workdir, dataset, data_dir)
+  judge = restore.judge(classifier_workdir, dataset, data_dir)
   images = data.load(dataset, "train", data_dir)["image"][:num]
-  return judge(np.asarray(images, np.float32) / 255), len(images)
+  return judge(inference.to_float(images)), len(images)
 
 
 def _gan(config, out, runs) -> dict:
@@ -79,22 +81,22 @@ def _gan(config, out, runs) -> dict:
   config.gan.classifier_workdir = runs["cnn"]
   loop.train_and_evaluate(config, out)
   history = writers.read_metrics(out)
-  judged = [h for h in history if "classifier_fid" in h][-1]
+  judged = [h for h in history if "test_classifier_fid" in h][-1]
   last = history[-1]
   real, num_real = _judged_real_images(runs["cnn"], config.dataset, config.data_dir or None,
                                        config.gan.num_eval_samples)
   columns = ["samples", "step", "D(x)", "D(G(z))", "classes covered", "class KL",
              "classifier-FID", "IS analogue"]
-  quality = lambda r: [r["classes_covered"], r["class_kl"], r["classifier_fid"],
-                       r["inception_score"]]
+  names = ("classes_covered", "class_kl", "classifier_fid", "inception_score")
+  quality = lambda r, prefix="": [r[prefix + name] for name in names]
   rows = [[f"{num_real:,} real training digits", "",
            "", "", *quality(real)],
           [config.gan.generator, judged["step"], last["train_d_real"], last["train_d_fake"],
-           *quality(judged)]]
+           *quality(judged, "test_")]]
   sentence = (f"After {judged['step']:,} steps the {config.gan.generator}'s samples cover "
-              f"{judged['classes_covered']:.0f} of {data.info(config.dataset).num_classes} "
+              f"{judged['test_classes_covered']:.0f} of {data.info(config.dataset).num_classes} "
               f"classes at classifier-FID "
-              f"{judged['classifier_fid']:.0f}, against {real['classifier_fid']:.1f} for "
+              f"{judged['test_classifier_fid']:.0f}, against {real['classifier_fid']:.1f} for "
               f"real digits judged by the same CNN.")
   return {"sentence": sentence, "columns": columns, "rows": rows,
           "notes": [f"Warning: {w}" for w in gan.diagnose(config, history)],
@@ -105,8 +107,8 @@ def _attacks(config, out, runs) -> dict:
   eps = list(config.eps)
   results = {}
   for kind, spec in (
-      ("untargeted", robustness.AttackSpec(pgd_steps=config.pgd_steps)),
-      ("targeted", robustness.AttackSpec(attacks=("fgsm", "pgd"), pgd_steps=config.pgd_steps,
+      ("untargeted", attacks.AttackSpec(pgd_steps=config.pgd_steps)),
+      ("targeted", attacks.AttackSpec(attacks=("fgsm", "pgd"), pgd_steps=config.pgd_steps,
                                          targeted=True, target_class=config.target_class))):
     path = robustness.attack_workdir(runs["cnn"], eps, spec, out=os.path.join(out, kind),
                                      seed=config.seed)
@@ -134,10 +136,10 @@ def _attacks(config, out, runs) -> dict:
 
 
 def _transfer(config, out, runs) -> dict:
-  spec = robustness.AttackSpec(attacks=("fgsm", "pgd"), pgd_steps=config.pgd_steps)
+  spec = attacks.AttackSpec(attacks=("fgsm", "pgd"), pgd_steps=config.pgd_steps)
   rows = robustness.transfer(runs["cnn"], {"MLP": runs["mlp"]}, list(config.eps), spec,
                              seed=config.seed)
-  robustness.write_table(rows, ["success_fgsm", "success_pgd"], out, "transfer",
+  tables.write_table(rows, ["success_fgsm", "success_pgd"], out, "transfer",
                          target=runs["cnn"])
   figure = robustness.plot_rows(rows, "success", spec.attacks,
                                 os.path.join(out, "transfer.png"),
@@ -156,10 +158,10 @@ def _transfer(config, out, runs) -> dict:
 def _adversarial_training(config, out, runs) -> dict:
   trained = os.path.join(out, "fgsm_trained")
   loop.train_and_evaluate(config.train, trained)
-  spec = robustness.AttackSpec(pgd_steps=config.pgd_steps)
+  spec = attacks.AttackSpec(pgd_steps=config.pgd_steps)
   rows = robustness.compare({"normal": runs["cnn"], "FGSM-trained": trained},
                             list(config.eps), spec, seed=config.seed)
-  robustness.write_table(rows, ["accuracy_clean", *(f"accuracy_{a}" for a in spec.attacks)],
+  tables.write_table(rows, ["accuracy_clean", *(f"accuracy_{a}" for a in spec.attacks)],
                          out, "robustness")
   figure = robustness.plot_rows(rows, "accuracy", ("fgsm", "pgd"),
                                 os.path.join(out, "robustness.png"),
@@ -186,8 +188,8 @@ def _adversarial_training(config, out, runs) -> dict:
 
 def _vat(config, out, runs) -> dict:
   del runs
-  names = list(vat.variants(config))[:2]  # The supervised baseline and VAT, on the same labels.
-  table = vat.compare(config, out, [config.seed], names)
+  names = list(vat_comparison.variants(config))[:2]  # The supervised baseline and VAT, on the same labels.
+  table = vat_comparison.compare(config, out, [config.seed], names)
   sup, semi = (table[n]["mean"] for n in names)
   labels = names[0].rsplit("_", 1)[-1]
   sentence = (f"With {labels} labels, VAT's consistency term on the unlabelled images "
@@ -195,26 +197,26 @@ def _vat(config, out, runs) -> dict:
               f"labels and steps) to {semi:.3f}.")
   return {"sentence": sentence, "columns": ["variant", "labels", "steps", "test error"],
           "rows": [[n, int(labels), config.num_steps, table[n]["mean"]] for n in names],
-          "figures": [os.path.join(out, vat.CURVES_FILE)]}
+          "figures": [os.path.join(out, vat_comparison.CURVES_FILE)]}
 
 
 def _poisoning(config, out, runs) -> dict:
   del runs
-  result = poisoned.sweep(config.train, out, list(config.fractions))
+  result = poison_sweep.sweep(config.train, out, list(config.fractions))
   p = config.train.poison
   first, last = result["runs"][0], result["runs"][-1]
   sentence = (f"Relabelling {last['fraction']:.0%} of the {p.source_class}s as "
-              f"{p.target_class}s {_moves(first['target_class_accuracy'], last['target_class_accuracy'])}"
+              f"{p.target_class}s {_moves(first['test_target_class_accuracy'], last['test_target_class_accuracy'])}"
               f" the {p.source_class}s' test accuracy from "
-              f"{first['target_class_accuracy']:.3f} to {last['target_class_accuracy']:.3f} "
-              f"({last['attack_success']:.0%} read as {p.target_class}) while overall accuracy "
+              f"{first['test_target_class_accuracy']:.3f} to {last['test_target_class_accuracy']:.3f} "
+              f"({last['test_attack_success']:.0%} read as {p.target_class}) while overall accuracy "
               f"goes from {first['test_accuracy']:.3f} to {last['test_accuracy']:.3f}.")
   return {"sentence": sentence,
           "columns": ["poisoned fraction", "test accuracy", f"accuracy on {p.source_class}s",
                       f"{p.source_class}s read as {p.target_class}"],
-          "rows": [[r["fraction"], r["test_accuracy"], r["target_class_accuracy"],
-                    r["attack_success"]] for r in result["runs"]],
-          "figures": [os.path.join(out, poisoned.CURVE_FILE)]}
+          "rows": [[r["fraction"], r["test_accuracy"], r["test_target_class_accuracy"],
+                    r["test_attack_success"]] for r in result["runs"]],
+          "figures": [os.path.join(out, poison_sweep.CURVE_FILE)]}
 
 
 STAGES = (

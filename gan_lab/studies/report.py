@@ -18,8 +18,9 @@ import re
 
 import jax
 
-from gan_lab import workdirs
-from gan_lab.errors import UserError
+from gan_lab.core.errors import UserError
+from gan_lab.runs import workdirs
+from gan_lab.studies.tables import cell, markdown_table
 
 FILES = ("report.json", "report.md", "report.html")
 README_BEGIN = "<!-- tour-results:begin (experiments/readme_tables.py writes this block) -->"
@@ -29,10 +30,7 @@ _PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-d
 
 def check_free(workdir: str) -> None:
   """Refuses a workdir that holds a report already, so that none is overwritten."""
-  for name in FILES:
-    if os.path.exists(os.path.join(workdir, name)):
-      raise UserError(f"{workdir} already holds {name} from an earlier tour; choose a new "
-                      "--workdir so that nothing is overwritten.")
+  workdirs.refuse_existing((os.path.join(workdir, name) for name in FILES), "--workdir")
 
 
 def machine() -> str:
@@ -52,21 +50,6 @@ def make(sections: list[dict], config, seconds: float) -> dict:
           "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
           "machine": machine(), "versions": versions, "total_seconds": seconds,
           "config": json.loads(config.to_json_best_effort()), "sections": sections}
-
-
-def cell(value) -> str:
-  """A table cell as the reports print it: 3 significant digits, separators for thousands."""
-  if isinstance(value, int) and not isinstance(value, bool):
-    return f"{value:,}"
-  if isinstance(value, float):
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
-  return "" if value is None else str(value)
-
-
-def markdown_table(columns, rows) -> str:
-  lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-  lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-  return "\n".join(lines) + "\n"
 
 
 def _status_line(section: dict) -> str:

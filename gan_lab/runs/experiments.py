@@ -1,25 +1,29 @@
 """The registry of experiments: what `config.experiment` names.
 
-An experiment is its state, its step and its evaluation; the loop in `loop.py` runs any of
-them the same way (data, chunks of jitted steps, metrics, checkpoints).
+An experiment is its state, its step and its evaluation (all in `gan_lab.training`); the
+loop in `loop.py` runs any of them the same way (data, chunks of jitted steps, metrics,
+checkpoints). Every field takes the config the same way: `make_train_step(config)` returns
+the step, `make_evaluate(config, ...)` the evaluation.
 """
 
 import dataclasses
 from typing import Any, Callable
 
-from gan_lab.errors import UserError
-from gan_lab.registry import Registry
+from gan_lab.core.registry import Registry
+from gan_lab.runs import restore, workdirs
 from gan_lab.training import adversarial, classifier, gan, poisoned, vat
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-  # (config, rng, total_steps) -> state: any pytree with a `step` counter.
+  # (config, rng, total_steps) -> state: any pytree with a `step` counter, and no device
+  # axis in it (the step gets that as `axis_name`).
   init_state: Callable[..., Any]
   # config -> train_step(state, batch, rng, *, axis_name=None) -> (state, metrics), per
   # device, pmap style.
   make_train_step: Callable[..., Callable[..., Any]]
-  # (config, mesh, test Batcher, test size, workdir) -> evaluate(state, step) -> named metrics.
+  # (config, mesh, test Batcher, test size, workdir) -> evaluate(state, step) -> named
+  # metrics; the loop logs them as test_<name> (and the step's as train_<name>).
   make_evaluate: Callable[..., Callable[..., dict]]
   # (state, config, test arrays, workdir) -> paths of figures written at the end of a run.
   figures: Callable[..., list] = lambda *args: []
@@ -34,12 +38,22 @@ class Experiment:
   write_run_files: Callable[..., None] = lambda config, workdir, train, test: None
 
 
+def _gan_evaluate(config, mesh, test_batches, n: int, workdir: str):
+  """The GAN's evaluation, judged by the classifier run of `gan.classifier_workdir` if set."""
+  del mesh, test_batches, n
+  judge = None
+  if config.gan.classifier_workdir:
+    judge = restore.judge(config.gan.classifier_workdir, config.dataset,
+                          config.data_dir or None)
+  return gan.make_evaluate(config, workdir, judge)
+
+
 # `config.experiment`: a name here, one added with `EXPERIMENTS.register`, or
 # "package.module:attr" naming an Experiment of the user's own code (docs/extending.md).
 EXPERIMENTS = Registry("experiment", {
     "classifier": Experiment(
         init_state=classifier.init_state,
-        make_train_step=lambda config: classifier.train_step,
+        make_train_step=classifier.make_train_step,
         make_evaluate=classifier.make_evaluate,
         figures=classifier.figures,
     ),
@@ -51,7 +65,7 @@ EXPERIMENTS = Registry("experiment", {
     ),
     "poisoned": Experiment(
         init_state=classifier.init_state,
-        make_train_step=lambda config: classifier.train_step,
+        make_train_step=classifier.make_train_step,
         make_evaluate=poisoned.make_evaluate,
         figures=classifier.figures,
         prepare_data=poisoned.prepare_data,
@@ -66,8 +80,8 @@ EXPERIMENTS = Registry("experiment", {
     ),
     "gan": Experiment(
         init_state=gan.init_state,
-        make_train_step=lambda config: gan.train_step,
-        make_evaluate=gan.make_evaluate,
+        make_train_step=gan.make_train_step,
+        make_evaluate=_gan_evaluate,
         figures=gan.figures,
         diagnose=gan.diagnose,
     ),
@@ -75,8 +89,11 @@ EXPERIMENTS = Registry("experiment", {
 
 
 def get(name: str) -> Experiment:
-  experiment = EXPERIMENTS.lookup(name)
-  if not isinstance(experiment, Experiment):
-    raise UserError(f"Experiment {name!r} is a {type(experiment).__name__}, not a "
-                    "gan_lab.training.experiments.Experiment.")
-  return experiment
+  return EXPERIMENTS.lookup(name, Experiment)
+
+
+def restore_run(workdir: str, step: int | None = None):
+  """(config, state, step) of any experiment's run, from its workdir alone (the newest
+  readable step by default)."""
+  kind = workdirs.load_config(workdir).experiment
+  return restore.restore_state(workdir, get(kind).init_state, step)

@@ -11,13 +11,17 @@ import ml_collections
 def base_config() -> ml_collections.ConfigDict:
   """Every field the training loop reads; experiment configs override what they change."""
   c = ml_collections.ConfigDict()
-  c.experiment = "classifier"   # A key of gan_lab.training.experiments.EXPERIMENTS.
+  c.experiment = "classifier"   # A key of gan_lab.runs.experiments.EXPERIMENTS.
   c.seed = 0
 
   c.dataset = "mnist5k"         # mnist5k (embedded) or a TFDS catalog name.
   c.data_dir = ""               # "" = $TFDS_DATA_DIR or ~/tensorflow_datasets.
   c.on_device = "auto"          # Keep the training split on the device: auto, true or false.
   c.parallel = "shard_map"      # Runs the per-device step on all devices: shard_map or pmap.
+  # The models' convolutions and max pooling (gan_lab.models.conv.IMPLEMENTATIONS): "xla"
+  # (XLA's, with faster derivative rules on CPU), "onednn" (oneDNN kernels, built by
+  # `make install`; no forward-mode autodiff) or "lax" (plain lax: the reference).
+  c.conv = "xla"
 
   c.optimizer = "adam"          # adam, rmsprop or sgd.
   c.learning_rate = 1e-3
@@ -114,9 +118,17 @@ def cifar10_adversarial_config(method: str, alpha: float) -> ml_collections.Conf
 
 
 def gan_config() -> ml_collections.ConfigDict:
+  """The two-phase GAN (`gan_lab.training.gan`). G and D have their own learning rate and
+  schedule (TTUR, Heusel et al. 2017), each counted in that network's own updates; the
+  optimizer kind and its other settings (optimizer, momentum, adam_b1) are shared."""
   c = base_config()
   c.experiment = "gan"
+  del c.learning_rate, c.lr_schedule  # Per network, in c.gan.
   c.gan = ml_collections.ConfigDict()
+  c.gan.g_learning_rate = 2e-4
+  c.gan.d_learning_rate = 2e-4
+  c.gan.g_lr_schedule = "constant"  # constant or cosine, over G's updates...
+  c.gan.d_lr_schedule = "constant"  # ...and over D's (d_steps per step).
   c.gan.generator = "DenseGenerator"          # Keys of gan_lab.models.MODELS.
   c.gan.generator_kwargs = ml_collections.ConfigDict()
   c.gan.discriminator = "DenseDiscriminator"

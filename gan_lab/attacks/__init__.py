@@ -1,0 +1,20 @@
+"""Adversarial examples for any JAX model: each attack is a function of `logits_fn`.
+
+`fgsm`, `pgd` and `random_noise` craft examples; `vat_perturbation` is VAT's label-free
+direction; `suite` names attacks for evaluation (`ATTACKS`, `AttackSpec`, `craft`) and
+`masking` reads results for signs of gradient masking. See `base` for what they share.
+"""
+
+from gan_lab.attacks.base import NORMS, LogitsFn, check_args, input_gradient
+from gan_lab.attacks.fgsm import fgsm
+from gan_lab.attacks.masking import sanity_checks
+from gan_lab.attacks.noise import random_noise
+from gan_lab.attacks.pgd import pgd
+from gan_lab.attacks.suite import ATTACKS, DEFAULT_ATTACKS, AttackSpec, craft, target_labels
+from gan_lab.attacks.vat_perturbation import (check_vat_args, entropy_loss, kl_from_logits,
+                                              vat_loss, vat_perturbation)
+
+__all__ = ["ATTACKS", "DEFAULT_ATTACKS", "NORMS", "AttackSpec", "LogitsFn", "check_args",
+           "check_vat_args", "craft", "entropy_loss", "fgsm", "input_gradient",
+           "kl_from_logits", "pgd", "random_noise", "sanity_checks", "target_labels",
+           "vat_loss", "vat_perturbation"]

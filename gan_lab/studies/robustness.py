@@ -1,0 +1,136 @@
+"""Studies of attacks on trained classifiers: the numbers behind experiments/attack.py, the
+black-box transfer table and the robustness comparison of several models.
+
+Each restores classifier runs from their workdirs and evaluates them with
+`gan_lab.training.attack_eval` (one jitted, device-parallel pass per eps).
+"""
+
+import dataclasses
+import json
+import os
+
+import jax
+import numpy as np
+from absl import logging
+
+from gan_lab import attacks, data, inference, viz
+from gan_lab.attacks import AttackSpec
+from gan_lab.core.errors import UserError
+from gan_lab.runs import restore, workdirs
+from gan_lab.training import attack_eval
+
+RESULTS_FILE = "attack_results.json"
+
+
+def _title(class_names, probs) -> str:
+  k = int(np.argmax(probs))
+  return f"{class_names[k]} ({probs[k]:.2f})"
+
+
+def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
+                   out: str | None = None, seed: int = 0, panda_eps: float | None = None,
+                   num_panda: int = 4) -> str:
+  """Attacks the classifier in `workdir` on its test split; writes into `out` and returns it.
+
+  `out` (default `<workdir>/attacks/<k>`, the next free k) gets attack_results.json,
+  accuracy_vs_eps.png and panda.png: `num_panda` test images the model gets right,
+  the strongest attack's perturbation at `panda_eps` (default the largest eps) and the
+  adversarial image, each with the predicted class and its probability.
+  """
+  config, state, step = restore.restore_classifier(workdir)
+  ds = data.info(config.dataset)
+  test = data.load(config.dataset, "test", config.data_dir or None)
+  if spec.targeted and spec.target_class is not None:
+    same = int(np.sum(test["label"] == spec.target_class))
+    if same == len(test["label"]):
+      raise UserError(f"Every test example is of target class {spec.target_class}; the "
+                      "targeted attack would be empty. Pick another --target_class.")
+    if same:
+      logging.warning("%d test examples are of the target class %d already; they are left "
+                      "out of the targeted success rate.", same, spec.target_class)
+  if not spec.targeted and spec.target_class is not None:
+    raise UserError("target_class is set but the attack is not targeted; add --targeted.")
+  panda_eps = max(eps_list) if panda_eps is None else panda_eps
+  attacks.check_args(None, panda_eps, (0.0, 1.0))
+  out = (workdirs.local_path(out, "--out") if out else
+         workdirs.next_free_dir(os.path.join(workdirs.local_path(workdir), "attacks")))
+  workdirs.refuse_existing(os.path.join(out, name) for name in (
+      RESULTS_FILE, "accuracy_vs_eps.png", "panda.png"))
+  results = attack_eval.evaluate(state, test, eps_list, spec, num_classes=ds.num_classes,
+                                 seed=seed, batch_size=config.eval_batch_size,
+                                 backend=config.parallel)
+  warnings = attacks.sanity_checks(results, spec.targeted)
+  for w in warnings:
+    logging.warning("%s", w)
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, RESULTS_FILE), "w") as f:
+    json.dump({"workdir": os.path.abspath(workdir), "step": step, "dataset": config.dataset,
+               "seed": seed, "spec": dataclasses.asdict(spec), "results": results,
+               "warnings": warnings}, f, indent=2)
+  eps = [r["eps"] for r in results]
+  names = ["clean", *spec.attacks, "robust"]
+  series = {n: [r["robust_accuracy" if n == "robust" else f"accuracy_{n}"] for r in results]
+            for n in names}
+  viz.metric_curves(eps, series, os.path.join(out, "accuracy_vs_eps.png"), "eps (L-inf)",
+                    "test accuracy", f"{config.model} on {config.dataset}" +
+                    (" (targeted)" if spec.targeted else ""))
+
+  # The panda figure: correctly classified test images and the strongest attack's result.
+  fn = jax.jit(inference.logits_fn(state))
+  x = inference.to_float(test["image"][:200])
+  probs = np.asarray(jax.nn.softmax(fn(x)))
+  right = np.flatnonzero(probs.argmax(-1) == test["label"][:200])[:num_panda]
+  if not right.size:  # A model that gets none right: show what it does to the first images.
+    right = np.arange(min(num_panda, len(x)))
+  strongest = dataclasses.replace(spec, attacks=(spec.attacks[-1],))
+  adv, _ = jax.jit(lambda x, y, i: attacks.craft(fn, x, y, i, panda_eps, jax.random.key(seed),
+                                                 strongest, ds.num_classes))(
+      x[right], test["label"][right], right.astype(np.int32))
+  x_adv = adv[spec.attacks[-1]]
+  adv_probs = np.asarray(jax.nn.softmax(fn(x_adv)))
+  viz.adversarial_examples(x[right], x_adv, [_title(ds.class_names, p) for p in probs[right]],
+                           [_title(ds.class_names, p) for p in adv_probs],
+                           os.path.join(out, "panda.png"))
+  return out
+
+
+def _restore_on_one_dataset(runs: dict):
+  """({name: state} of classifier runs, their dataset's name, its test split), read once."""
+  restored = {name: restore.restore_classifier(w) for name, w in runs.items()}
+  datasets = {c.dataset for c, _, _ in restored.values()}
+  if len(datasets) != 1:
+    raise UserError("The classifiers were trained on different datasets "
+                    f"({', '.join(sorted(datasets))}); compare models of one dataset.")
+  config = next(iter(restored.values()))[0]
+  test = data.load(config.dataset, "test", config.data_dir or None)
+  return {name: state for name, (_, state, _) in restored.items()}, config.dataset, test
+
+
+def compare(rows: dict, eps_list, spec: AttackSpec = AttackSpec(), *, seed: int = 0) -> dict:
+  """{row name: results per eps} for classifiers {name: workdir} on one dataset's test split,
+  each attacked white-box."""
+  states, dataset, test = _restore_on_one_dataset(rows)
+  num_classes = data.info(dataset).num_classes
+  return {name: attack_eval.evaluate(state, test, eps_list, spec, num_classes=num_classes,
+                                     seed=seed)
+          for name, state in states.items()}
+
+
+def transfer(target_workdir: str, surrogates: dict, eps_list, spec: AttackSpec = AttackSpec(),
+             *, seed: int = 0) -> dict:
+  """{crafted on: results per eps on the target}: "white-box" (the target) and each surrogate."""
+  if "white-box" in surrogates:
+    raise UserError("'white-box' names the target's own row; give the surrogate another name.")
+  states, dataset, test = _restore_on_one_dataset({"white-box": target_workdir, **surrogates})
+  num_classes = data.info(dataset).num_classes
+  return {name: attack_eval.evaluate(states["white-box"], test, eps_list, spec,
+                                     craft_state=state, num_classes=num_classes, seed=seed)
+          for name, state in states.items()}
+
+
+def plot_rows(rows: dict, metric: str, attack_names, path: str, title: str) -> str:
+  """`metric` ("accuracy" or "success") against eps, one line per (row, attack)."""
+  eps = [r["eps"] for r in next(iter(rows.values()))]
+  series = {f"{name}, {a}": [r[f"{metric}_{a}"] for r in results]
+            for name, results in rows.items() for a in attack_names}
+  return viz.metric_curves(eps, series, path, "eps (L-inf)", metric, title)
