@@ -1,0 +1,95 @@
+"""A run restored from its workdir alone: its config, its state, and the parts readers need.
+
+The state restores onto this machine's devices whatever topology it was saved from, and it
+carries no device axis, so it runs anywhere: for inference, evaluation and attacks. To train
+further, re-run `experiments/train.py` on the workdir, which resumes with the run's full
+optimizer schedule.
+"""
+
+import os
+
+import jax
+
+from gan_lab import data, inference, parallel, sample_quality
+from gan_lab.core.errors import UserError
+from gan_lab.runs import checkpoint, workdirs
+from gan_lab.training import classifier, gan
+
+
+def _checked(workdir: str, step: int | None, missing: str):
+  """(config, manager, steps) of the run in `workdir`, checking that `step` exists."""
+  config = workdirs.load_config(workdir)
+  steps = checkpoint.steps(workdir)
+  if not steps:
+    raise UserError(f"{workdir} has no {missing}")
+  if step is not None and step not in steps:
+    raise UserError(f"{workdir} has no checkpoint at step {step}; it has steps {steps}.")
+  return config, checkpoint.manager(workdir, create=False), steps
+
+
+def _abstract(init_state, config):
+  """The state `init_state` makes for `config`, as shapes replicated on this machine's devices."""
+  sharding = parallel.replicated(parallel.make_mesh(jax.local_devices()))
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                      jax.eval_shape(lambda: init_state(config, jax.random.key(0), 1)))
+
+
+def restore_state(workdir: str, init_state, step: int | None = None):
+  """(config, state, step) of the run in `workdir`, whose state `init_state(config, rng,
+  total_steps)` makes; the newest readable step by default."""
+  config, mngr, _ = _checked(workdir, step, "checkpoint yet; train first or pick another "
+                             "workdir.")
+  template = _abstract(init_state, config)
+  if step is None:
+    state, step = checkpoint.restore_latest(mngr, template, workdir=workdir)
+  else:
+    state = checkpoint.restore(mngr, step, template)
+  return config, state, step
+
+
+def restore_classifier(workdir: str, step: int | None = None):
+  """(config, state, step) of a classifier run (any experiment with a `model`)."""
+  config = workdirs.load_config(workdir)
+  if "model" not in config:
+    raise UserError(f"{workdir} holds a {config.experiment!r} run, not a classifier; pass the "
+                    "workdir of a classifier run (experiments/train.py with a classifier "
+                    "config).")
+  return restore_state(workdir, classifier.init_state, step)
+
+
+def restore_generator(workdir: str, step: int | None = None):
+  """(config, generator TrainState with params and batch_stats only, step) of a GAN run.
+
+  Reads only the generator's parameters and BatchNorm statistics from the checkpoint
+  (an Orbax partial restore): the discriminator and optimizer states are never loaded.
+  """
+  kind = workdirs.load_config(workdir).experiment
+  if kind != "gan":
+    raise UserError(f"{workdir} holds a {kind!r} run, not a GAN; pass the workdir of a run "
+                    "with experiment = 'gan'.")
+  config, mngr, steps = _checked(workdir, step, "generator checkpoint yet; train the GAN first.")
+  step = steps[-1] if step is None else step
+  generator = _abstract(gan.init_state, config).generator
+  wanted = {"generator": {"params": generator.params, "batch_stats": generator.batch_stats}}
+  restored = checkpoint.restore_partial(mngr, step, wanted)["generator"]
+  generator = generator.replace(params=restored["params"], batch_stats=restored["batch_stats"],
+                                opt_state=None, step=step)
+  return config, generator, step
+
+
+def judge(classifier_workdir: str, dataset: str, data_dir: str | None = None
+          ) -> sample_quality.Judge:
+  """A `sample_quality.Judge` of GAN samples from the classifier run in `classifier_workdir`,
+  with `dataset`'s test split as the reference."""
+  if not os.path.exists(os.path.join(classifier_workdir, workdirs.CONFIG_FILE)):
+    raise UserError(f"gan.classifier_workdir {classifier_workdir} holds no run; train a "
+                    f"classifier on {dataset} there first (experiments/train.py with a "
+                    "classifier config), or set gan.classifier_workdir=''.")
+  config, state, _ = restore_classifier(classifier_workdir)
+  if config.dataset != dataset:
+    raise UserError(f"The classifier in {classifier_workdir} was trained on "
+                    f"{config.dataset}, not on {dataset}; train one on {dataset} to judge "
+                    "this GAN's samples.")
+  return sample_quality.Judge(inference.logits_and_features(state),
+                              data.load(dataset, "test", data_dir),
+                              data.info(dataset).num_classes)
