@@ -21,10 +21,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python experiments/tour.py --config=experiments/configs/tour.py --workdir=$(DEMO_DIR)
 
-# The import contract (pyproject.toml [tool.importlinter]) first: it takes a second.
+# The import contract (pyproject.toml [tool.importlinter]) first: it takes a second. The
+# suite runs on two workers, each test file on one (its module fixtures are built once).
 test: $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) runs

@@ -1,5 +1,10 @@
-"""Shared fixtures: an offline TFDS data dir for the session and tiny configs."""
+"""Shared fixtures: an offline TFDS data dir for the session and tiny configs.
 
+`make test` runs the suite on two pytest-xdist workers (a file's tests on one worker); the
+embedded dataset is prepared once, by whichever worker comes first, under a file lock.
+"""
+
+import fcntl
 import importlib.util
 import os
 import subprocess
@@ -9,12 +14,28 @@ import tempfile
 # Before anything imports jax or TFDS; subprocesses inherit these.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["TFDS_DATA_DIR"] = os.path.join(tempfile.gettempdir(), "gan_lab_tests_tfds")
+# Tests and their subprocesses compile the same tiny steps many times over (each run builds
+# its own jitted chunk): JAX's persistent cache compiles each once per machine.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), "gan_lab_tests_jax_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import pytest  # pylint: disable=g-import-not-at-top
 
 from gan_lab.core.config import classifier_config  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pytest_configure(config):
+  """Prepares mnist5k in TFDS_DATA_DIR before any test, once for all workers."""
+  del config
+  from gan_lab import data  # pylint: disable=g-import-not-at-top  # After the env is set.
+  os.makedirs(os.environ["TFDS_DATA_DIR"], exist_ok=True)
+  with open(os.path.join(os.environ["TFDS_DATA_DIR"], ".prepare.lock"), "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)  # Released when the file closes, or the process dies.
+    data.load("mnist5k", "test")
 
 
 def tiny_config(**overrides):

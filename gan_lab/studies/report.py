@@ -33,10 +33,25 @@ def check_free(workdir: str) -> None:
   workdirs.refuse_existing((os.path.join(workdir, name) for name in FILES), "--workdir")
 
 
+def cpu_model() -> str:
+  """The CPU's model name and widest vector ISA, as /proc/cpuinfo gives them (Linux)."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      info = f.read()
+  except OSError:
+    return platform.processor() or platform.machine()
+  name = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
+  flags = re.search(r"^(?:flags|Features)\s*:\s*(.+)$", info, re.M)
+  flags = set(flags.group(1).split()) if flags else set()
+  isa = next((label for flag, label in (("avx512f", "AVX-512"), ("avx2", "AVX2"),
+                                        ("avx", "AVX"), ("asimd", "NEON")) if flag in flags), "")
+  return (name.group(1).strip() if name else platform.machine()) + (f", {isa}" if isa else "")
+
+
 def machine() -> str:
   device = jax.devices()[0]
-  return (f"{os.cpu_count()}-core {platform.machine()} {platform.system()} host, "
-          f"{jax.device_count()} x {device.device_kind} ({device.platform})")
+  return (f"{os.cpu_count()}-core {platform.machine()} {platform.system()} host "
+          f"({cpu_model()}), {jax.device_count()} x {device.device_kind} ({device.platform})")
 
 
 def make(sections: list[dict], config, seconds: float) -> dict:

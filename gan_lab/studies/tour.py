@@ -5,7 +5,7 @@ its experiment script calls (`cnn_vs_mlp.compare_models`, `loop.train_and_evalua
 `robustness.attack_workdir`, `robustness.transfer`, `robustness.compare`,
 `vat_comparison.compare`, `poison_sweep.sweep`), so the tour has no code path of its own. Stage <key> writes its runs
 into <workdir>/<key>/ and returns a section: a table, figures and one sentence built from
-the measured numbers. `gan_lab.report` writes the sections as report.md, a self-contained
+the measured numbers. `studies.report` writes the sections as report.md, a self-contained
 report.html and report.json. A stage that fails is reported in one sentence; stages that
 need its runs are skipped, the others go on.
 """
