@@ -5,6 +5,7 @@ embedded dataset is prepared once, by whichever worker comes first, under a file
 """
 
 import fcntl
+import hashlib
 import importlib.util
 import os
 import subprocess
@@ -14,10 +15,22 @@ import tempfile
 # Before anything imports jax or TFDS; subprocesses inherit these.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["TFDS_DATA_DIR"] = os.path.join(tempfile.gettempdir(), "gan_lab_tests_tfds")
+
+
+def _cpu_key() -> str:
+  """A short hash of this CPU's feature flags: compiled code is only reused on its own ISA."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
+  except OSError:
+    flags = ""
+  return hashlib.sha256(flags.encode()).hexdigest()[:12]
+
+
 # Tests and their subprocesses compile the same tiny steps many times over (each run builds
 # its own jitted chunk): JAX's persistent cache compiles each once per machine.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
-                      os.path.join(tempfile.gettempdir(), "gan_lab_tests_jax_cache"))
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
+    tempfile.gettempdir(), f"gan_lab_tests_jax_cache_{_cpu_key()}"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
