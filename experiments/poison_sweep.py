@@ -29,8 +29,8 @@ def main(argv):
   result = poison_sweep.sweep(_CONFIG.value, _WORKDIR.value, fractions)
   print(f"{'fraction':>8} {'clean acc':>10} {'target-class acc':>17} {'attack success':>15}")
   for r in result["runs"]:
-    print(f"{r['fraction']:>8g} {r['test_accuracy']:>10.4f} {r['test_target_class_accuracy']:>17.4f} "
-          f"{r['test_attack_success']:>15.4f}")
+    print(f"{r['fraction']:>8g} {r['test_accuracy']:>10.4f} "
+          f"{r['test_target_class_accuracy']:>17.4f} {r['test_attack_success']:>15.4f}")
   workdir = os.path.abspath(_WORKDIR.value)
   print(f"Results in {os.path.join(workdir, poison_sweep.RESULTS_FILE)} and "
         f"{os.path.join(workdir, poison_sweep.CURVE_FILE)}")

@@ -7,13 +7,13 @@ report.html (self-contained: open it in any browser) and report.json. A stage th
 reported and the others go on; the command then exits with status 1.
 """
 
-import os
 import sys
 
 from absl import flags
 from ml_collections import config_flags
 
 from gan_lab.core import cli
+from gan_lab.runs import workdirs
 from gan_lab.studies import tour
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/configs/tour.py[:tiny]")
@@ -33,7 +33,7 @@ def _progress(i: int, n: int, section: dict) -> None:
 def main(argv):
   del argv
   report = tour.run(_CONFIG.value, _WORKDIR.value, on_stage=_progress)
-  workdir = os.path.abspath(_WORKDIR.value)
+  workdir = workdirs.local_path(_WORKDIR.value)
   bad = [s["key"] for s in report["sections"] if s["status"] != "ok"]
   print(f"Report in {workdir}/report.html and report.md ({report['total_seconds']:.0f} s)." +
         (f" Stages that did not finish: {', '.join(bad)}." if bad else ""))

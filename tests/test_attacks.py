@@ -174,7 +174,8 @@ def test_attack_script_writes_results_and_refuses_bad_input(classifier_run, tmp_
   assert results[1]["accuracy_pgd"] < results[0]["accuracy_pgd"]
   assert {"accuracy_vs_eps.png", "panda.png"} <= set(os.listdir(tmp_path / "a"))
   again = run_script("attack.py", f"--workdir={workdir}", "--eps=0.1", f"--out={tmp_path / 'a'}")
-  assert again.returncode == 2 and "attack_results.json exists; choose another --out" in again.stderr
+  assert again.returncode == 2
+  assert "attack_results.json exists; choose another --out" in again.stderr
   for flag, message in [("--eps=-0.1", "eps must be >= 0"),
                         ("--targeted --target_class=12", "target_class must be in [0, 10)")]:
     bad = run_script("attack.py", f"--workdir={workdir}", *flag.split(),

@@ -1,3 +1,4 @@
+import json
 import os
 
 import jax
@@ -123,6 +124,21 @@ def test_generator_and_discriminator_have_their_own_rates_and_schedules():
   config.gan.d_learning_rate, config.gan.g_lr_schedule = 1e-3, "linear"
   with pytest.raises(UserError, match="Unknown config.gan.g_lr_schedule 'linear'"):
     gan.init_state(config, jax.random.key(0), 4)
+
+
+def test_a_gan_run_from_before_ttur_still_restores(tmp_path):
+  """config.json of a run from before TTUR: one learning rate and schedule for both nets."""
+  config = load_config_file(TINY_DCGAN)
+  config.update(num_steps=4, eval_every=4, checkpoint_every=4)
+  loop.train_and_evaluate(config, str(tmp_path))
+  path = tmp_path / "config.json"
+  saved = json.loads(path.read_text())
+  for key in ("g_learning_rate", "d_learning_rate", "g_lr_schedule", "d_lr_schedule"):
+    del saved["gan"][key]
+  saved.update(learning_rate=2e-4, lr_schedule="constant")
+  path.write_text(json.dumps(saved))
+  images = sampling.sample(str(tmp_path), num=3, seed=0)
+  assert images.shape == (3, 28, 28, 1)
 
 
 def test_losses_on_known_logits():

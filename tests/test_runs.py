@@ -18,7 +18,8 @@ import pytest
 from conftest import REPO, load_config_file, run_script, tiny_config
 from gan_lab import data, inference
 from gan_lab.core.errors import UserError
-from gan_lab.runs import checkpoint, experiments, loop, restore, workdirs
+from gan_lab.runs import checkpoint, experiments, loop, restore, sampling, workdirs
+from gan_lab.studies import robustness, tables, tour
 
 
 def assert_same_params(a, b):
@@ -171,7 +172,11 @@ def test_corrupt_latest_checkpoint_falls_back_and_is_kept_aside(tmp_path, caplog
   assert_same_params(resumed.params, scratch.params)
 
 
-def test_a_transient_read_error_is_not_corruption(tmp_path, monkeypatch):
+@pytest.mark.parametrize("error", [
+    ValueError("restore failed"),  # Raised from an EIO OSError below.
+    TimeoutError(),  # asyncio's, inside Orbax: no message at all.
+])
+def test_a_transient_read_error_is_not_corruption(tmp_path, monkeypatch, error):
   """An I/O error of the storage while restoring moves nothing aside and says so."""
   workdir = str(tmp_path)
   loop.train_and_evaluate(tiny_config(num_steps=8, checkpoint_every=4), workdir)
@@ -179,7 +184,7 @@ def test_a_transient_read_error_is_not_corruption(tmp_path, monkeypatch):
 
   def flaky(mngr, step, template):
     if step == 8:
-      raise ValueError("restore failed") from OSError(errno.EIO, "Input/output error")
+      raise error from OSError(errno.EIO, "Input/output error")
     return real_restore(mngr, step, template)
 
   monkeypatch.setattr(checkpoint, "restore", flaky)
@@ -191,11 +196,19 @@ def test_a_transient_read_error_is_not_corruption(tmp_path, monkeypatch):
   assert checkpoint.steps(workdir) == [4, 8]
 
 
-def test_a_workdir_url_is_one_sentence(tmp_path, monkeypatch):
+def test_a_workdir_url_is_one_sentence(tmp_path, monkeypatch, finished_run):
   monkeypatch.chdir(tmp_path)
   with pytest.raises(UserError, match="--workdir=gs://bucket/run is a URL; gan_lab writes local "
                                       "paths only"):
     loop.train_and_evaluate(tiny_config(), "gs://bucket/run")
+  with pytest.raises(UserError, match="--workdir=gs://bucket/tour is a URL"):
+    tour.run(load_config_file("tour"), "gs://bucket/tour")
+  with pytest.raises(UserError, match="--out=gs://bucket/t is a URL"):
+    tables.table_paths("gs://bucket/t", "transfer")
+  with pytest.raises(UserError, match="--out=gs://bucket/a is a URL"):
+    robustness.attack_workdir(finished_run[1], [0.1], out="gs://bucket/a")
+  with pytest.raises(UserError, match="--out=gs://bucket/s.png is a URL"):
+    sampling.write_samples(finished_run[1], "gs://bucket/s.png", num=1)
   assert os.listdir(tmp_path) == []  # No "gs:" folder under the working directory.
 
 

@@ -32,8 +32,8 @@ class Registry(dict):
     one sentence unless it is an instance of that type."""
     value = self[name] if name in self else self._import(name)
     if of_type is not None and not isinstance(value, of_type):
-      raise UserError(f"{self.kind[:1].upper()}{self.kind[1:]} {name!r} is a {type(value).__name__}, not a "
-                      f"{of_type.__module__}.{of_type.__qualname__}.")
+      raise UserError(f"{self.kind[:1].upper()}{self.kind[1:]} {name!r} is a "
+                      f"{type(value).__name__}, not a {of_type.__module__}.{of_type.__qualname__}.")
     return value
 
   def _import(self, name: str):

@@ -3,7 +3,7 @@
 All models take images as float in [0, 1] (NHWC) and return logits. Any input
 normalisation belongs inside the model, so that attack budgets (eps) stay in [0, 1] units.
 Each sows its penultimate activations as "features" (collection "intermediates"), which
-`classifier.logits_and_features` reads: the feature space of the classifier-FID.
+`inference.logits_and_features` reads: the feature space of the classifier-FID.
 """
 
 import dataclasses

@@ -4,8 +4,8 @@
 dimension_numbers=('NHWC', 'HWIO', 'NHWC'))` for float32 and explicit non-negative padding,
 with custom VJPs whose input and weight gradients are oneDNN's as well, to any order
 (gradients of gradients too). Forward-mode autodiff (`jax.jvp`) is not available through
-it: use config.conv = "xla" for that. The forward pass runs on the plain NHWC/HWIO buffers (oneDNN 3.2's fast nhwc kernel); the gradients let oneDNN
-pick blocked memory formats (its nhwc gradients fall back to im2col + gemm, 1.4-2x slower)
+it: use config.conv = "xla" for that. The forward pass runs on the plain NHWC/HWIO buffers
+(oneDNN 3.2's fast nhwc kernel); the gradients let oneDNN pick blocked memory formats (its nhwc gradients fall back to im2col + gemm, 1.4-2x slower)
 and reorder to and from them. It works under jit, scan, shard_map (one call per device) and
 vmap (`vmap_method="expand_dims"`: a batch of activations is folded into N).
 

@@ -1,4 +1,4 @@
-"""Builds libdnnl_conv.so, the oneDNN convolution behind `GAN_LAB_CONV=onednn`.
+"""Builds libdnnl_conv.so, the oneDNN convolution behind `config.conv = "onednn"`.
 
   pip install -e '.[onednn]' && python -m gan_lab.native.build    (what `make install` runs)
 

@@ -65,6 +65,11 @@ def restore_partial(mngr: ocp.CheckpointManager, step: int, wanted):
       partial_restore=True))).state
 
 
+def _first_line(error: BaseException) -> str:
+  """`error` as one short line (some, e.g. asyncio's TimeoutError, have no message)."""
+  return f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]}"
+
+
 def _transient(error: BaseException) -> bool:
   """Whether `error` (or what caused it) is the storage failing rather than a damaged step."""
   seen = set()
@@ -100,9 +105,9 @@ def restore_latest(mngr: ocp.CheckpointManager, template, *, workdir: str | None
       if _transient(e):
         raise TransientReadError(
             f"Cannot read the checkpoint at step {step} in {checkpoint_dir(workdir or '.')} "
-            f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); that is the storage, not "
+            f"({_first_line(e)}); that is the storage, not "
             "the checkpoint, so nothing was moved: re-run when it is reachable.") from e
-      failed.append((step, f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"))
+      failed.append((step, _first_line(e)))
       continue
     for bad, error in failed:
       message = f"Checkpoint at step {bad} is unreadable ({error})"

@@ -41,11 +41,10 @@ class Experiment:
 def _gan_evaluate(config, mesh, test_batches, n: int, workdir: str):
   """The GAN's evaluation, judged by the classifier run of `gan.classifier_workdir` if set."""
   del mesh, test_batches, n
-  judge = None
+  judged_by = None
   if config.gan.classifier_workdir:
-    judge = restore.judge(config.gan.classifier_workdir, config.dataset,
-                          config.data_dir or None)
-  return gan.make_evaluate(config, workdir, judge)
+    judged_by = judge(config.gan.classifier_workdir, config.dataset, config.data_dir or None)
+  return gan.make_evaluate(config, workdir, judged_by)
 
 
 # `config.experiment`: a name here, one added with `EXPERIMENTS.register`, or
@@ -97,3 +96,15 @@ def restore_run(workdir: str, step: int | None = None):
   readable step by default)."""
   kind = workdirs.load_config(workdir).experiment
   return restore.restore_state(workdir, get(kind).init_state, step)
+
+
+def restore_classifier(workdir: str, step: int | None = None):
+  """(config, state, step) of a classifier run (any experiment with a `model`), its state
+  made by the init_state its experiment registers."""
+  kind = workdirs.load_config(workdir).experiment
+  return restore.restore_classifier(workdir, step, get(kind).init_state)
+
+
+def judge(classifier_workdir: str, dataset: str, data_dir: str | None = None):
+  """`restore.judge` with the classifier restored as its experiment registers it."""
+  return restore.judge(classifier_workdir, dataset, data_dir, restore_classifier)

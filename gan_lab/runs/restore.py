@@ -47,14 +47,16 @@ def restore_state(workdir: str, init_state, step: int | None = None):
   return config, state, step
 
 
-def restore_classifier(workdir: str, step: int | None = None):
-  """(config, state, step) of a classifier run (any experiment with a `model`)."""
+def restore_classifier(workdir: str, step: int | None = None, init_state=None):
+  """(config, state, step) of a classifier run (any experiment with a `model`) whose state
+  `init_state` makes (default: the classifier's; `runs.experiments.restore_classifier`
+  passes the one its experiment registers)."""
   config = workdirs.load_config(workdir)
   if "model" not in config:
     raise UserError(f"{workdir} holds a {config.experiment!r} run, not a classifier; pass the "
                     "workdir of a classifier run (experiments/train.py with a classifier "
                     "config).")
-  return restore_state(workdir, classifier.init_state, step)
+  return restore_state(workdir, init_state or classifier.init_state, step)
 
 
 def restore_generator(workdir: str, step: int | None = None):
@@ -77,15 +79,15 @@ def restore_generator(workdir: str, step: int | None = None):
   return config, generator, step
 
 
-def judge(classifier_workdir: str, dataset: str, data_dir: str | None = None
-          ) -> sample_quality.Judge:
-  """A `sample_quality.Judge` of GAN samples from the classifier run in `classifier_workdir`,
-  with `dataset`'s test split as the reference."""
+def judge(classifier_workdir: str, dataset: str, data_dir: str | None = None,
+          restore_fn=restore_classifier) -> sample_quality.Judge:
+  """A `sample_quality.Judge` of GAN samples from the classifier run in `classifier_workdir`
+  (restored by `restore_fn`), with `dataset`'s test split as the reference."""
   if not os.path.exists(os.path.join(classifier_workdir, workdirs.CONFIG_FILE)):
     raise UserError(f"gan.classifier_workdir {classifier_workdir} holds no run; train a "
                     f"classifier on {dataset} there first (experiments/train.py with a "
                     "classifier config), or set gan.classifier_workdir=''.")
-  config, state, _ = restore_classifier(classifier_workdir)
+  config, state, _ = restore_fn(classifier_workdir)
   if config.dataset != dataset:
     raise UserError(f"The classifier in {classifier_workdir} was trained on "
                     f"{config.dataset}, not on {dataset}; train one on {dataset} to judge "

@@ -35,10 +35,11 @@ def write_samples(workdir: str, out: str, **kwargs) -> str:
   """Writes `out` (PNG grid) and `out` with suffix .npy; never over an existing file."""
   if not out.endswith(".png"):
     raise UserError(f"--out must name a .png file; got {out!r}.")
+  out = workdirs.local_path(out, "--out")
   npy = os.path.splitext(out)[0] + ".npy"
   workdirs.refuse_existing((out, npy))
   images = sample(workdir, **kwargs)
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  os.makedirs(os.path.dirname(out), exist_ok=True)
   np.save(npy, images)
   viz.image_grid(images, out, ncols=10 if kwargs.get("interpolate") else None)
   return out

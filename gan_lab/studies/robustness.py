@@ -16,7 +16,7 @@ from absl import logging
 from gan_lab import attacks, data, inference, viz
 from gan_lab.attacks import AttackSpec
 from gan_lab.core.errors import UserError
-from gan_lab.runs import restore, workdirs
+from gan_lab.runs import experiments, workdirs
 from gan_lab.training import attack_eval
 
 RESULTS_FILE = "attack_results.json"
@@ -37,7 +37,7 @@ def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
   the strongest attack's perturbation at `panda_eps` (default the largest eps) and the
   adversarial image, each with the predicted class and its probability.
   """
-  config, state, step = restore.restore_classifier(workdir)
+  config, state, step = experiments.restore_classifier(workdir)
   ds = data.info(config.dataset)
   test = data.load(config.dataset, "test", config.data_dir or None)
   if spec.targeted and spec.target_class is not None:
@@ -96,7 +96,7 @@ def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
 
 def _restore_on_one_dataset(runs: dict):
   """({name: state} of classifier runs, their dataset's name, its test split), read once."""
-  restored = {name: restore.restore_classifier(w) for name, w in runs.items()}
+  restored = {name: experiments.restore_classifier(w) for name, w in runs.items()}
   datasets = {c.dataset for c, _, _ in restored.values()}
   if len(datasets) != 1:
     raise UserError("The classifiers were trained on different datasets "

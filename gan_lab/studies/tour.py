@@ -3,10 +3,10 @@
 `run(config, workdir)` takes the lecture's topics in order, each with the library function
 its experiment script calls (`cnn_vs_mlp.compare_models`, `loop.train_and_evaluate`,
 `robustness.attack_workdir`, `robustness.transfer`, `robustness.compare`,
-`vat_comparison.compare`, `poison_sweep.sweep`), so the tour has no code path of its own. Stage <key> writes its runs
-into <workdir>/<key>/ and returns a section: a table, figures and one sentence built from
-the measured numbers. `studies.report` writes the sections as report.md, a self-contained
-report.html and report.json. A stage that fails is reported in one sentence; stages that
+`vat_comparison.compare`, `poison_sweep.sweep`), so the tour has no code path of its own.
+Stage <key> writes its runs into <workdir>/<key>/ and returns a section: a table, figures
+and one sentence built from the measured numbers. `studies.report` writes the sections as
+report.md, a self-contained report.html and report.json. A stage that fails is reported in one sentence; stages that
 need its runs are skipped, the others go on.
 """
 
@@ -21,7 +21,7 @@ from absl import logging
 
 from gan_lab import attacks, data, inference
 from gan_lab.core.errors import UserError
-from gan_lab.runs import loop, restore, workdirs, writers
+from gan_lab.runs import experiments, loop, workdirs, writers
 from gan_lab.studies import (cnn_vs_mlp, poison_sweep, report, robustness, tables,
                              vat_comparison)
 from gan_lab.training import gan
@@ -71,7 +71,7 @@ def _cnn_vs_mlp(config, out, runs) -> dict:
 def _judged_real_images(classifier_workdir: str, dataset: str, data_dir, num: int):
   """(quality of `num` real training images as the classifier judges them, their count): the
   floor both GAN stages compare with, computed once."""
-  judge = restore.judge(classifier_workdir, dataset, data_dir)
+  judge = experiments.judge(classifier_workdir, dataset, data_dir)
   images = data.load(dataset, "train", data_dir)["image"][:num]
   return judge(inference.to_float(images)), len(images)
 
@@ -251,7 +251,7 @@ def run(config, workdir: str, on_stage: Callable[[int, int, dict], None] | None 
   if unknown or not keys:
     raise UserError(f"Unknown tour stage {', '.join(unknown) or '(none)'}; choose from "
                     f"{', '.join(s.key for s in STAGES)}.")
-  workdir = os.path.abspath(workdir)
+  workdir = workdirs.local_path(workdir)
   report.check_free(workdir)
   os.makedirs(workdir, exist_ok=True)
   stages = [s for s in STAGES if s.key in keys]

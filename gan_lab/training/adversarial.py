@@ -53,7 +53,7 @@ def perturb(config, state, x, y, rng, axis_name=None):
 
 
 def make_train_step(config):
-  """(state, batch, rng) -> (state, metrics), as `classifier.train_step`, on the mix."""
+  """(state, batch, rng) -> (state, metrics), as the classifier's step, on the mix."""
   alpha = config.adv.alpha
 
   def train_step(state, batch, rng, *, axis_name=None):

@@ -90,9 +90,13 @@ def init_state(config, rng, total_steps: int) -> GANState:
   g_rng, d_rng = jax.random.split(rng)
   g_vars = g_model.init(g_rng, jnp.zeros((1, g.codings)), train=False)
   d_vars = d_model.init(d_rng, jnp.zeros((1, *shape)), train=False)
-  g_tx = make_optimizer(config, total_steps, "gan.g_learning_rate", "gan.g_lr_schedule")
-  d_tx = make_optimizer(config, total_steps * g.d_steps, "gan.d_learning_rate",
-                        "gan.d_lr_schedule")
+  # Runs from before TTUR have one learning rate and schedule for both networks.
+  net_field = lambda name, old: f"gan.{name}" if name in g else old
+  g_tx = make_optimizer(config, total_steps, net_field("g_learning_rate", "learning_rate"),
+                        net_field("g_lr_schedule", "lr_schedule"))
+  d_tx = make_optimizer(config, total_steps * g.d_steps,
+                        net_field("d_learning_rate", "learning_rate"),
+                        net_field("d_lr_schedule", "lr_schedule"))
   return GANState(step=jnp.zeros((), jnp.int32), generator=TrainState.of(g_model, g_vars, g_tx),
                   discriminator=TrainState.of(d_model, d_vars, d_tx))
 
@@ -175,8 +179,8 @@ def make_evaluate(config, workdir: str, judge: sample_quality.Judge | None = Non
   `num_eval_samples` samples."""
   z = fixed_codings(config, config.gan.num_grid)
   sample = jax.jit(generate)
-  eval_z = jax.random.normal(jax.random.key(config.seed + 2),
-                             (config.gan.num_eval_samples, config.gan.codings))
+  eval_z = None if judge is None else jax.random.normal(
+      jax.random.key(config.seed + 2), (config.gan.num_eval_samples, config.gan.codings))
 
   def evaluate(state, step):
     images = jax.device_get(sample(state, z))
