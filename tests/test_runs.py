@@ -131,8 +131,13 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
   while not (ckpts.is_dir() and any(p.name.isdigit() for p in ckpts.iterdir())):
     assert proc.poll() is None and time.time() < deadline, "no checkpoint before the run ended"
     time.sleep(0.05)
+  with pytest.raises(UserError, match=rf"is in use by another run \(process {proc.pid} on "):
+    with workdirs.lock(str(workdir)):
+      pass
   proc.send_signal(signal.SIGKILL)
   proc.wait()
+  with workdirs.lock(str(workdir)):  # SIGKILL released it: the OS holds flock locks.
+    pass
   steps = sorted(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
   assert steps and steps[-1] < 100, f"the kill came too late to test anything: {steps}"
 
@@ -255,6 +260,20 @@ def test_foreign_and_mismatched_workdirs_are_refused_untouched(tmp_path, finishe
   with pytest.raises(UserError, match="another config \\(differs in learning_rate, seed\\)"):
     loop.train_and_evaluate(tiny_config(learning_rate=0.5, seed=3), workdir)
   assert open(os.path.join(workdir, "config.json")).read() == before
+
+
+def test_a_second_run_of_a_workdir_in_use_is_one_sentence(finished_run, tmp_path):
+  _, original, _ = finished_run
+  workdir = tmp_path / "copy"
+  shutil.copytree(original, workdir)
+  before = (workdir / "metrics.jsonl").read_text()
+  with workdirs.lock(str(workdir)):
+    out = run_script("train.py", "--config=experiments/configs/seed_cnn_mnist5k.py",
+                     f"--workdir={workdir}", "--config.num_steps=16")
+  assert out.returncode == 2 and "Traceback" not in out.stderr
+  assert (f"error: Workdir {workdir} is in use by another run (process {os.getpid()} on "
+          in out.stderr), out.stderr[-2000:]
+  assert (workdir / "metrics.jsonl").read_text() == before  # Nothing interleaved.
 
 
 def test_unwritable_workdir(tmp_path):

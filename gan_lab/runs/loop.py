@@ -101,7 +101,8 @@ def _diverged(metrics, state_finite: bool, begin: int, end: int, mngr, workdir) 
 def train_and_evaluate(config, workdir: str):
   """Trains `config.experiment` in `workdir`, resuming from its latest checkpoint; returns the state.
 
-  Every check of the config, the data and the model runs before the workdir is touched.
+  Every check of the config, the data and the model runs before the workdir is touched,
+  and the workdir is locked while the run uses it (`workdirs.lock`).
   """
   mesh = parallel.make_mesh()
   _validate(config, mesh)
@@ -131,51 +132,53 @@ def train_and_evaluate(config, workdir: str):
   test_batches = chunks.Batcher(chunks.with_index(test), mesh, on_device)
   evaluate = experiment.make_evaluate(config, mesh, test_batches, len(test["label"]), workdir)
 
-  workdir = workdirs.prepare(workdir, config)
-  if jax.process_index() == 0:
-    experiment.write_run_files(config, workdir, *loaded)
-  del loaded  # Only the prepared arrays are needed from here on.
-  mngr = checkpoint.manager(workdir, config.keep_checkpoints)
-  restored, start = checkpoint.restore_latest(mngr, state, workdir=workdir, set_aside=True)
-  state, start = (restored, start) if restored is not None else (state, 0)
-  if start:
-    logging.info("Resuming %s from step %d.", workdir, start)
-  history = [r for r in writers.read_metrics(workdir) if r["step"] <= start] if start else []
+  # One run at a time in a workdir: a second one gets a sentence instead of interleaving.
+  with workdirs.lock(workdir):
+    workdir = workdirs.prepare(workdir, config)
+    if jax.process_index() == 0:
+      experiment.write_run_files(config, workdir, *loaded)
+    del loaded  # Only the prepared arrays are needed from here on.
+    mngr = checkpoint.manager(workdir, config.keep_checkpoints)
+    restored, start = checkpoint.restore_latest(mngr, state, workdir=workdir, set_aside=True)
+    state, start = (restored, start) if restored is not None else (state, 0)
+    if start:
+      logging.info("Resuming %s from step %d.", workdir, start)
+    history = [r for r in writers.read_metrics(workdir) if r["step"] <= start] if start else []
 
-  is_main = jax.process_index() == 0
-  writer = writers.MetricWriter(workdir, resume_step=start) if is_main else None
-  progress = writers.Progress(total, initial=start)
-  try:
-    for begin, end in chunk_bounds(start, total, config.log_every):
-      batches = train_batches(batch_indices(config.seed, n, config.batch_size, begin, end))
-      steps = np.arange(begin, end, dtype=np.int32)
-      state, metrics = train_chunk(state, batches, steps, step_key)
-      message = _diverged(metrics, bool(chunks.all_finite(state)), begin, end, mngr, workdir)
-      if message:
-        raise TrainingDiverged(message)
-      scalars = {f"train_{k}": float(np.mean(v)) for k, v in metrics.items()}
-      history.append({"step": end, **scalars})
-      if end == total or (config.eval_every > 0 and end % config.eval_every == 0):
-        scalars.update({f"test_{k}": v for k, v in evaluate(state, end).items()})
-        history[-1].update(scalars)
-        for warning in experiment.diagnose(config, history):
-          logging.warning("Step %d: %s", end, warning)
+    is_main = jax.process_index() == 0
+    writer = writers.MetricWriter(workdir, resume_step=start) if is_main else None
+    progress = writers.Progress(total, initial=start)
+    try:
+      for begin, end in chunk_bounds(start, total, config.log_every):
+        batches = train_batches(batch_indices(config.seed, n, config.batch_size, begin, end))
+        steps = np.arange(begin, end, dtype=np.int32)
+        state, metrics = train_chunk(state, batches, steps, step_key)
+        message = _diverged(metrics, bool(chunks.all_finite(state)), begin, end, mngr, workdir)
+        if message:
+          raise TrainingDiverged(message)
+        scalars = {f"train_{k}": float(np.mean(v)) for k, v in metrics.items()}
+        history.append({"step": end, **scalars})
+        if end == total or (config.eval_every > 0 and end % config.eval_every == 0):
+          scalars.update({f"test_{k}": v for k, v in evaluate(state, end).items()})
+          history[-1].update(scalars)
+          for warning in experiment.diagnose(config, history):
+            logging.warning("Step %d: %s", end, warning)
+        if writer:
+          writer.write(end, scalars)
+        progress.update(end, scalars)
+        if end == total or (config.checkpoint_every > 0 and end % config.checkpoint_every == 0):
+          checkpoint.save(mngr, end, state)
+      mngr.wait_until_finished()
+    finally:
+      progress.close()
       if writer:
-        writer.write(end, scalars)
-      progress.update(end, scalars)
-      if end == total or (config.checkpoint_every > 0 and end % config.checkpoint_every == 0):
-        checkpoint.save(mngr, end, state)
-    mngr.wait_until_finished()
-  finally:
-    progress.close()
-    if writer:
-      writer.close()
-    mngr.close()
+        writer.close()
+      mngr.close()
 
-  if is_main:
-    viz.training_curves(writers.read_metrics(workdir), os.path.join(workdir, "curves.png"))
-    experiment.figures(state, config, test, workdir)
-  return state
+    if is_main:
+      viz.training_curves(writers.read_metrics(workdir), os.path.join(workdir, "curves.png"))
+      experiment.figures(state, config, test, workdir)
+    return state
 
 
 def train_many(configs: dict, workdir: str) -> dict:

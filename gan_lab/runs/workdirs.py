@@ -10,8 +10,12 @@ Workdirs are local paths (or mounted ones, e.g. gcsfuse); URLs such as gs://BUCK
 refused with one sentence rather than written to a folder named "gs:" under the cwd.
 """
 
+import contextlib
+import fcntl
 import json
 import os
+import socket
+import time
 
 import jax
 import ml_collections
@@ -19,6 +23,7 @@ import ml_collections
 from gan_lab.core.errors import UserError
 
 CONFIG_FILE = "config.json"
+LOCK_FILE = ".lock"  # Hidden: a workdir that holds only it still counts as empty.
 RESUMABLE_CHANGES = frozenset({
     "num_epochs", "num_steps", "log_every", "eval_every", "checkpoint_every",
     "keep_checkpoints", "data_dir", "on_device", "parallel", "conv",
@@ -63,6 +68,58 @@ def next_free_dir(parent: str) -> str:
   return os.path.join(parent, str(k))
 
 
+def _create(workdir: str) -> None:
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise UserError(f"Cannot create workdir {workdir} ({e.strerror}); choose a writable path.") from e
+
+
+@contextlib.contextmanager
+def lock(workdir: str):
+  """Holds an exclusive OS lock on `workdir` (process 0 of a run) while the block runs.
+
+  A second run of the same workdir gets one sentence naming the holder. The lock is
+  `fcntl.flock` on <workdir>/.lock: the OS releases it when its holder exits, even when
+  killed with SIGKILL, so a stale lock file never blocks a later run. A lock that guarded
+  nothing (the run was refused before writing) leaves no file or folder behind.
+  """
+  if jax.process_index() != 0:  # One lock per run, taken by its process 0.
+    yield
+    return
+  workdir = local_path(workdir)
+  created_dir = not os.path.exists(workdir)
+  _create(workdir)
+  path = os.path.join(workdir, LOCK_FILE)
+  created_file = not os.path.exists(path)
+  try:
+    f = open(path, "a+")  # pylint: disable=consider-using-with  # Held across the yield.
+  except OSError as e:
+    raise UserError(f"Workdir {workdir} is not writable ({e.strerror}); choose a writable "
+                    "path.") from e
+  try:
+    try:
+      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as e:
+      f.seek(0)
+      holder = f.read().strip() or "another process"
+      created_file = created_dir = False  # Its holder's, not ours.
+      raise UserError(f"Workdir {workdir} is in use by another run ({holder}); wait for it to "
+                      "finish, or give this run its own --workdir.") from e
+    f.seek(0)
+    f.truncate()
+    f.write(f"process {os.getpid()} on {socket.gethostname()} since "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    f.flush()
+    yield
+  finally:
+    f.close()
+    if created_file and not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
+      os.remove(path)  # The run was refused before it began: leave the folder as it was.
+      if created_dir and not os.listdir(workdir):
+        os.rmdir(workdir)
+
+
 def _resumable(config: dict) -> frozenset:
   """The keys that may change on resume: the length only when every schedule is constant."""
   schedules = [v for k, v in _flatten(config).items() if k.split(".")[-1].endswith("lr_schedule")]
@@ -74,10 +131,7 @@ def _resumable(config: dict) -> frozenset:
 def prepare(workdir: str, config: ml_collections.ConfigDict) -> str:
   """Checks that `workdir` can take a run of `config`, then writes config.json; returns abspath."""
   workdir = local_path(workdir)
-  try:
-    os.makedirs(workdir, exist_ok=True)
-  except OSError as e:
-    raise UserError(f"Cannot create workdir {workdir} ({e.strerror}); choose a writable path.") from e
+  _create(workdir)
   if not os.access(workdir, os.W_OK) or not os.path.isdir(workdir):
     raise UserError(f"Workdir {workdir} is not writable; choose a writable path.")
   path = os.path.join(workdir, CONFIG_FILE)
