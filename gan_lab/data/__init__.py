@@ -60,10 +60,17 @@ def default_data_dir() -> str:
 
 
 def load(name: str, split: str, data_dir: str | None = None) -> dict[str, np.ndarray]:
-  """Returns the whole split as {"image": uint8 [N, H, W, C], "label": int32 [N]}."""
+  """Returns the whole split as {"image": uint8 [N, H, W, C], "label": int32 [N]}.
+
+  `data_dir`, when given, must exist; the default one is created when first needed.
+  """
   ds_info = info(name)
   if split not in SPLITS:
     raise UserError(f"Unknown split {split!r}; choose one of {', '.join(SPLITS)}.")
+  if data_dir and not os.path.isdir(data_dir):  # A typo must not become a new folder.
+    raise UserError(f"data_dir {data_dir} does not exist; create it, or pass the folder where "
+                    "the datasets are (--config.data_dir; '' means $TFDS_DATA_DIR or "
+                    "~/tensorflow_datasets).")
   data_dir = data_dir or default_data_dir()
   if ds_info.load is not None:
     arrays = ds_info.load(split, data_dir)
