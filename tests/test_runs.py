@@ -262,6 +262,32 @@ def test_foreign_and_mismatched_workdirs_are_refused_untouched(tmp_path, finishe
   assert open(os.path.join(workdir, "config.json")).read() == before
 
 
+def test_an_unwritable_output_path_is_refused_before_any_work(finished_run, tmp_path):
+  """Each output path is checked first, so a bad one never throws finished work away."""
+  _, workdir, _ = finished_run
+  bad = "--out=/proc/gan_lab_x cannot be written"
+  with pytest.raises(UserError, match=bad):
+    tables.table_paths("/proc/gan_lab_x", "transfer")
+  with pytest.raises(UserError, match=bad):
+    robustness.attack_workdir(workdir, [0.1], out="/proc/gan_lab_x")
+  with pytest.raises(UserError, match="--out=/proc/gan_lab_x.png cannot be written"):
+    sampling.write_samples(workdir, "/proc/gan_lab_x.png", num=1)
+  with pytest.raises(UserError, match="--workdir=/proc/gan_lab_x cannot be written"):
+    tour.run(load_config_file("tour"), "/proc/gan_lab_x")
+  (tmp_path / "file").write_text("x")
+  with pytest.raises(UserError, match=r"--out=.*/file/t cannot be written \(.*is a file\)"):
+    tables.table_paths(str(tmp_path / "file" / "t"), "transfer")
+  started = time.time()
+  out = run_script("transfer.py", f"--target={workdir}", f"--surrogates=same={workdir}",
+                   "--out=/proc/gan_lab_x")
+  assert out.returncode == 2 and "Traceback" not in out.stderr
+  last = out.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: --out=/proc/gan_lab_x cannot be written (")
+  assert last.endswith("); choose a writable path.")
+  assert time.time() - started < 60  # Refused at once, not after the attacks.
+  assert not any(name.startswith(".gan_lab_probe_") for name in os.listdir(tmp_path))
+
+
 def test_a_second_run_of_a_workdir_in_use_is_one_sentence(finished_run, tmp_path):
   _, original, _ = finished_run
   workdir = tmp_path / "copy"

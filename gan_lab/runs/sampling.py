@@ -38,6 +38,7 @@ def write_samples(workdir: str, out: str, **kwargs) -> str:
   out = workdirs.local_path(out, "--out")
   npy = os.path.splitext(out)[0] + ".npy"
   workdirs.refuse_existing((out, npy))
+  workdirs.writable_dir(os.path.dirname(out), "--out", shown=out)
   images = sample(workdir, **kwargs)
   os.makedirs(os.path.dirname(out), exist_ok=True)
   np.save(npy, images)

@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import socket
+import tempfile
 import time
 
 import jax
@@ -53,6 +54,25 @@ def local_path(path: str, flag: str = "--workdir") -> str:
   return os.path.abspath(path)
 
 
+def writable_dir(path: str, flag: str = "--out", shown: str | None = None) -> str:
+  """`path` as an absolute local path of a folder that can be written or created there,
+  checked before any work (so a bad --out never throws finished work away) and without
+  creating anything; one sentence naming `flag`=`shown` (default `path`) if not."""
+  path = local_path(path, flag)
+  existing = path
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  try:
+    if not os.path.isdir(existing):
+      raise NotADirectoryError(f"{existing} is a file")
+    # A real probe: access() says yes to root even where nothing can be made (/proc).
+    os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".gan_lab_probe_"))
+  except OSError as e:
+    raise UserError(f"{flag}={shown or path} cannot be written ({e.strerror or e}); choose a "
+                    "writable path.") from e
+  return path
+
+
 def refuse_existing(paths, what: str = "--out") -> None:
   """One sentence, before any work, when a result would overwrite one of `paths`."""
   for path in paths:
@@ -72,7 +92,8 @@ def _create(workdir: str) -> None:
   try:
     os.makedirs(workdir, exist_ok=True)
   except OSError as e:
-    raise UserError(f"Cannot create workdir {workdir} ({e.strerror}); choose a writable path.") from e
+    raise UserError(f"Cannot create workdir {workdir} ({e.strerror}); choose a writable "
+                    "path.") from e
 
 
 @contextlib.contextmanager

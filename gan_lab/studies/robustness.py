@@ -52,8 +52,8 @@ def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
     raise UserError("target_class is set but the attack is not targeted; add --targeted.")
   panda_eps = max(eps_list) if panda_eps is None else panda_eps
   attacks.check_args(None, panda_eps, (0.0, 1.0))
-  out = (workdirs.local_path(out, "--out") if out else
-         workdirs.next_free_dir(os.path.join(workdirs.local_path(workdir), "attacks")))
+  out = workdirs.writable_dir(out or workdirs.next_free_dir(
+      os.path.join(workdirs.local_path(workdir), "attacks")))
   workdirs.refuse_existing(os.path.join(out, name) for name in (
       RESULTS_FILE, "accuracy_vs_eps.png", "panda.png"))
   results = attack_eval.evaluate(state, test, eps_list, spec, num_classes=ds.num_classes,

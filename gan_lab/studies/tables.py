@@ -31,8 +31,7 @@ def by_eps(results: dict, metrics: list[str]) -> tuple[list[str], list[list]]:
 
 def table_paths(out: str, name: str) -> list[str]:
   """`out`/`name`.json and .md; refuses (before any work, when called first) existing ones."""
-  paths = [os.path.join(workdirs.local_path(out, "--out"), f"{name}.{ext}")
-           for ext in ("json", "md")]
+  paths = [os.path.join(workdirs.writable_dir(out), f"{name}.{ext}") for ext in ("json", "md")]
   workdirs.refuse_existing(paths)
   return paths
 

@@ -253,7 +253,7 @@ def run(config, workdir: str, on_stage: Callable[[int, int, dict], None] | None 
                     f"{', '.join(s.key for s in STAGES)}.")
   workdir = workdirs.local_path(workdir)
   report.check_free(workdir)
-  os.makedirs(workdir, exist_ok=True)
+  os.makedirs(workdirs.writable_dir(workdir, "--workdir"), exist_ok=True)
   stages = [s for s in STAGES if s.key in keys]
   runs, sections, ok, start = {}, [], set(), time.time()
   for i, stage in enumerate(stages):
