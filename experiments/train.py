@@ -26,6 +26,8 @@ _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processe
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index.")
 _INIT_TIMEOUT = flags.DEFINE_integer("initialization_timeout", 300,
                                      "Seconds to wait for all processes to join.")
+_RESTART = flags.DEFINE_bool("restart", False, "Start over in a workdir whose results have no "
+                             "checkpoint; the old results are moved to <workdir>/previous/<k>.")
 
 
 def main(argv):
@@ -36,7 +38,7 @@ def main(argv):
                                     _INIT_TIMEOUT.value)
   logging.info("JAX process %d of %d, %d devices (%d local).", jax.process_index(),
                jax.process_count(), jax.device_count(), jax.local_device_count())
-  train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  train_and_evaluate(_CONFIG.value, _WORKDIR.value, restart=_RESTART.value)
   workdir = os.path.abspath(_WORKDIR.value)
   if jax.process_index() == 0:
     print(f"Outputs in {workdir}: " + ", ".join(sorted(os.listdir(workdir))))

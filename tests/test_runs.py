@@ -177,6 +177,45 @@ def test_corrupt_latest_checkpoint_falls_back_and_is_kept_aside(tmp_path, caplog
   assert_same_params(resumed.params, scratch.params)
 
 
+def test_results_without_a_checkpoint_are_refused_or_moved_aside(tmp_path, caplog):
+  """With its checkpoints gone, a re-run must not silently write over the old results."""
+  workdir = tmp_path / "run"
+  config = tiny_config(num_steps=8, eval_every=8)
+  loop.train_and_evaluate(config, str(workdir))
+  shutil.rmtree(workdir / "checkpoints")
+  before = (workdir / "metrics.jsonl").read_text()
+  with pytest.raises(UserError, match="holds the results of a run \\(metrics up to step 8\\) "
+                                      "but no checkpoint to resume from; pass --restart"):
+    loop.train_and_evaluate(config, str(workdir))
+  assert (workdir / "metrics.jsonl").read_text() == before
+  with caplog.at_level("WARNING"):
+    state = loop.train_and_evaluate(config, str(workdir), restart=True)
+  aside = workdir / "previous" / "1"
+  assert f"earlier results are in {aside}" in caplog.text
+  assert (aside / "metrics.jsonl").read_text() == before  # Moved, not deleted.
+  assert {"curves.png", "tensorboard", "filters.png"} <= set(os.listdir(aside))
+  assert int(state.step) == 8 and checkpoint.steps(str(workdir)) == [8]
+  # The script takes the flag (here on a new workdir, where it changes nothing).
+  out = run_script("train.py", "--config=experiments/configs/seed_cnn_mnist5k.py",
+                   f"--workdir={tmp_path / 'other'}", "--config.num_steps=1",
+                   "--config.log_every=1", "--restart")
+  assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_a_line_cut_short_is_kept_aside_with_a_warning(tmp_path, caplog):
+  workdir = tmp_path / "run"
+  loop.train_and_evaluate(tiny_config(num_steps=8, checkpoint_every=4), str(workdir))
+  lines = (workdir / "metrics.jsonl").read_text().splitlines()
+  (workdir / "metrics.jsonl").write_text(lines[0] + "\n" + lines[1][:20])  # Killed mid-write.
+  shutil.rmtree(workdir / "checkpoints" / "8")
+  with caplog.at_level("WARNING"):
+    loop.train_and_evaluate(tiny_config(num_steps=8, checkpoint_every=4), str(workdir))
+  assert "1 line(s) of" in caplog.text and "were cut short" in caplog.text
+  assert (workdir / "metrics.jsonl.partial").read_text() == lines[1][:20] + "\n"
+  assert [json.loads(l)["step"] for l in (workdir / "metrics.jsonl").read_text().splitlines()
+          ] == [4, 8]
+
+
 @pytest.mark.parametrize("error", [
     ValueError("restore failed"),  # Raised from an EIO OSError below.
     TimeoutError(),  # asyncio's, inside Orbax: no message at all.

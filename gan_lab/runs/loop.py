@@ -98,11 +98,28 @@ def _diverged(metrics, state_finite: bool, begin: int, end: int, mngr, workdir) 
   return f"Training diverged: {what}; {kept}; lower the learning rate and train in a new workdir."
 
 
-def train_and_evaluate(config, workdir: str):
+def _check_fresh_start(workdir: str, restart: bool) -> None:
+  """A run that finds no checkpoint must not write over the results one left: refuse, or
+  with `restart`, move them aside (never delete them) and start over."""
+  records = writers.read_metrics(workdir)
+  if not records:
+    return
+  if not restart:
+    raise UserError(
+        f"Workdir {workdir} holds the results of a run (metrics up to step "
+        f"{records[-1]['step']}) but no checkpoint to resume from; pass --restart to start "
+        "over (the old results are moved aside, not deleted), or use a new workdir.")
+  if jax.process_index() == 0:
+    aside = workdirs.set_aside_results(workdir)
+    logging.warning("Starting %s over: the earlier results are in %s.", workdir, aside)
+
+
+def train_and_evaluate(config, workdir: str, restart: bool = False):
   """Trains `config.experiment` in `workdir`, resuming from its latest checkpoint; returns the state.
 
   Every check of the config, the data and the model runs before the workdir is touched,
-  and the workdir is locked while the run uses it (`workdirs.lock`).
+  and the workdir is locked while the run uses it (`workdirs.lock`). A workdir with results
+  but no checkpoint is refused, unless `restart` (then they are moved aside first).
   """
   mesh = parallel.make_mesh()
   _validate(config, mesh)
@@ -135,11 +152,13 @@ def train_and_evaluate(config, workdir: str):
   # One run at a time in a workdir: a second one gets a sentence instead of interleaving.
   with workdirs.lock(workdir):
     workdir = workdirs.prepare(workdir, config)
+    mngr = checkpoint.manager(workdir, config.keep_checkpoints)
+    restored, start = checkpoint.restore_latest(mngr, state, workdir=workdir, set_aside=True)
+    if restored is None:
+      _check_fresh_start(workdir, restart)
     if jax.process_index() == 0:
       experiment.write_run_files(config, workdir, *loaded)
     del loaded  # Only the prepared arrays are needed from here on.
-    mngr = checkpoint.manager(workdir, config.keep_checkpoints)
-    restored, start = checkpoint.restore_latest(mngr, state, workdir=workdir, set_aside=True)
     state, start = (restored, start) if restored is not None else (state, 0)
     if start:
       logging.info("Resuming %s from step %d.", workdir, start)

@@ -141,6 +141,20 @@ def lock(workdir: str):
         os.rmdir(workdir)
 
 
+PREVIOUS_DIR = "previous"  # <workdir>/previous/<k>/: results of runs started over.
+
+
+def set_aside_results(workdir: str) -> str:
+  """Moves everything a run wrote in `workdir` but its config, lock and (empty) checkpoint
+  folder into <workdir>/previous/<k>/ (the next free k); returns that folder."""
+  aside = next_free_dir(os.path.join(workdir, PREVIOUS_DIR))
+  os.makedirs(aside)
+  for name in os.listdir(workdir):
+    if name not in (CONFIG_FILE, LOCK_FILE, PREVIOUS_DIR, "checkpoints"):
+      os.replace(os.path.join(workdir, name), os.path.join(aside, name))
+  return aside
+
+
 def _resumable(config: dict) -> frozenset:
   """The keys that may change on resume: the length only when every schedule is constant."""
   schedules = [v for k, v in _flatten(config).items() if k.split(".")[-1].endswith("lr_schedule")]

@@ -15,20 +15,27 @@ import tqdm
 from absl import logging
 
 METRICS_FILE = "metrics.jsonl"
+PARTIAL_SUFFIX = ".partial"  # metrics.jsonl.partial: lines a killed run left half-written.
 
 
-def read_metrics(workdir: str) -> list[dict]:
+def _parse(workdir: str) -> tuple[list[dict], list[str]]:
+  """(records, lines that do not parse: cut short by a run killed mid-write)."""
   path = os.path.join(workdir, METRICS_FILE)
   if not os.path.exists(path):
-    return []
-  records = []
+    return [], []
+  records, partial = [], []
   with open(path) as f:
     for line in f:
       try:
         records.append(json.loads(line))
-      except json.JSONDecodeError:  # A line cut short by a killed run.
-        continue
-  return records
+      except json.JSONDecodeError:
+        partial.append(line)
+  return records, partial
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  """The records of <workdir>/metrics.jsonl, oldest first ([] when there is none)."""
+  return _parse(workdir)[0]
 
 
 class MetricWriter:
@@ -38,7 +45,13 @@ class MetricWriter:
     self._path = os.path.join(workdir, METRICS_FILE)
     # Lines past the checkpoint we resume from belong to a run that was cut short; the resumed
     # run writes those steps again, so keep the log to one line per step.
-    kept = [r for r in read_metrics(workdir) if r["step"] <= resume_step]
+    records, partial = _parse(workdir)
+    if partial:  # Kept aside, never dropped: they may matter to whoever reads the log.
+      with open(self._path + PARTIAL_SUFFIX, "a") as f:
+        f.writelines(line if line.endswith("\n") else line + "\n" for line in partial)
+      logging.warning("%d line(s) of %s were cut short (a run killed mid-write); kept them "
+                      "in %s%s.", len(partial), self._path, self._path, PARTIAL_SUFFIX)
+    kept = [r for r in records if r["step"] <= resume_step]
     with open(self._path + ".tmp", "w") as f:
       f.writelines(json.dumps(r) + "\n" for r in kept)
     os.replace(self._path + ".tmp", self._path)
