@@ -177,6 +177,7 @@ def test_attack_script_writes_results_and_refuses_bad_input(classifier_run, tmp_
   assert again.returncode == 2
   assert "attack_results.json exists; choose another --out" in again.stderr
   for flag, message in [("--eps=-0.1", "eps must be >= 0"),
+                        ("--eps=0.1,1.5", "--eps 1.5 is more than the whole [0, 1] pixel range"),
                         ("--targeted --target_class=12", "target_class must be in [0, 10)")]:
     bad = run_script("attack.py", f"--workdir={workdir}", *flag.split(),
                      f"--out={tmp_path / 'bad'}")
@@ -238,4 +239,7 @@ def test_adversarial_training_run_logs_robust_accuracy(tmp_path):
   assert last["test_robust_accuracy"] == pytest.approx(expected["robust_accuracy"], abs=1e-6)
   with pytest.raises(UserError, match="Unknown config.adv.method 'cw'"):
     loop.train_and_evaluate(adv_config(method="cw"), str(tmp_path / "bad"))
+  with pytest.raises(UserError, match=r"config.adv.eps 2.0 is more than the whole \[0, 1\] "
+                                      "pixel range"):
+    loop.train_and_evaluate(adv_config(eps=2.0), str(tmp_path / "bad"))
   assert not os.path.exists(tmp_path / "bad")

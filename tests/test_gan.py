@@ -141,6 +141,14 @@ def test_a_gan_run_from_before_ttur_still_restores(tmp_path):
   assert images.shape == (3, 28, 28, 1)
 
 
+def test_hinge_with_label_smoothing_is_one_sentence():
+  config = load_config_file("dense_gan_mnist5k")
+  config.gan.update(loss="hinge", label_smoothing=0.1)
+  with pytest.raises(UserError, match="'hinge' has no targets to smooth, so label_smoothing 0.1 "
+                                      "would do nothing"):
+    gan.init_state(config, jax.random.key(0), 4)
+
+
 def test_losses_on_known_logits():
   real, fake = jnp.array([2.0, -1.0]), jnp.array([0.5, -3.0])
   sp = lambda x: np.log1p(np.exp(x))  # softplus: BCE(logit, 1) = sp(-x), BCE(logit, 0) = sp(x)

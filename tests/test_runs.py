@@ -341,6 +341,12 @@ def test_a_second_run_of_a_workdir_in_use_is_one_sentence(finished_run, tmp_path
   assert (workdir / "metrics.jsonl").read_text() == before  # Nothing interleaved.
 
 
+def test_eval_every_beyond_the_run_is_a_warning(tmp_path, caplog):
+  with caplog.at_level("WARNING"):
+    loop.train_and_evaluate(tiny_config(num_steps=4, eval_every=8), str(tmp_path))
+  assert "config.eval_every (8) is more than the run's 4 steps" in caplog.text
+
+
 def test_unwritable_workdir(tmp_path):
   blocker = tmp_path / "file"
   blocker.write_text("x")

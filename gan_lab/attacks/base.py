@@ -55,6 +55,15 @@ def check_args(x, eps, bounds, y=None, logits_fn: LogitsFn | None = None) -> Non
       raise UserError(f"Labels must be in [0, {num_classes}); got values in [{y_min}, {y_max}].")
 
 
+def check_linf_eps(eps, name: str = "eps") -> None:
+  """One sentence for an L-inf budget outside [0, 1], the pixel range of the images: a
+  larger one allows any image at all, which is almost always a budget in grey levels."""
+  check_args(None, eps, (0.0, 1.0))
+  if concrete(eps) and np.any(np.asarray(eps) > 1.0):
+    raise UserError(f"{name} {eps} is more than the whole [0, 1] pixel range; budgets are in "
+                    "[0, 1] pixel units (8/255 = 0.031 is 8 grey levels).")
+
+
 def labels_or_predictions(logits_fn: LogitsFn, x, y):
   """`y`, or the model's own predictions when None (no label leaking)."""
   if y is None:

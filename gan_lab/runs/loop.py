@@ -134,6 +134,10 @@ def train_and_evaluate(config, workdir: str, restart: bool = False):
   total = num_steps(config, n)
   if total <= 0:
     raise UserError(f"The run has {total} steps; set config.num_epochs or config.num_steps > 0.")
+  if config.eval_every > total:
+    logging.warning("config.eval_every (%d) is more than the run's %d steps, so it evaluates "
+                    "only at the end; lower eval_every for a curve over training.",
+                    config.eval_every, total)
   init_key, step_key = jax.random.split(jax.random.key(config.seed))
   state = jax.device_put(experiment.init_state(config, init_key, total),
                          parallel.replicated(mesh))

@@ -51,7 +51,8 @@ def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
   if not spec.targeted and spec.target_class is not None:
     raise UserError("target_class is set but the attack is not targeted; add --targeted.")
   panda_eps = max(eps_list) if panda_eps is None else panda_eps
-  attacks.check_args(None, panda_eps, (0.0, 1.0))
+  for eps in (*eps_list, panda_eps):  # Before any work, and before --out is checked.
+    attacks.check_linf_eps(eps, "--eps" if eps in eps_list else "--panda_eps")
   out = workdirs.writable_dir(out or workdirs.next_free_dir(
       os.path.join(workdirs.local_path(workdir), "attacks")))
   workdirs.refuse_existing(os.path.join(out, name) for name in (

@@ -30,6 +30,7 @@ def init_state(config, rng, total_steps: int):
   if a.method not in METHODS:
     raise UserError(f"Unknown config.adv.method {a.method!r}; choose one of "
                     f"{', '.join(METHODS)}.")
+  attacks.check_linf_eps(a.eps, "config.adv.eps")
   if not (a.eps > 0 and 0.0 <= a.alpha <= 1.0 and a.pgd_steps >= 1 and a.step_size >= 0
           and a.eval_pgd_steps >= 1):
     raise UserError("config.adv needs eps > 0, 0 <= alpha <= 1, pgd_steps >= 1, step_size >= 0 "

@@ -76,7 +76,7 @@ def make_evaluator(spec: attacks.AttackSpec, num_classes: int, mesh, *, seed: in
   key = jax.device_put(jax.random.key(seed), replicated)
 
   def evaluate(target_state, batcher, n: int, eps: float, craft_state=None) -> dict:
-    attacks.check_args(None, eps, (0.0, 1.0))
+    attacks.check_linf_eps(eps)
     states = {"target": target_state, "craft": target_state if craft_state is None else
               craft_state, "eps": jnp.float32(eps)}
     return run({**jax.device_put(states, replicated), "key": key}, batcher, n)
@@ -94,7 +94,7 @@ def evaluate(target_state, split: dict, eps_list, spec: attacks.AttackSpec = att
   an example counts only if the target model is right on it clean and under every attack.
   """
   for eps in eps_list:
-    attacks.check_args(None, eps, (0.0, 1.0))
+    attacks.check_linf_eps(eps)
   mesh = mesh or parallel.make_mesh()
   run = make_evaluator(spec, num_classes, mesh, seed=seed, batch_size=batch_size,
                        backend=backend)

@@ -83,6 +83,9 @@ def init_state(config, rng, total_steps: int) -> GANState:
     raise UserError("config.gan needs d_steps >= 1, codings >= 1, 0 <= label_smoothing < 1 "
                     f"and num_eval_samples >= 2; got {g.d_steps}, {g.codings}, "
                     f"{g.label_smoothing}, {g.get('num_eval_samples')}.")
+  if g.loss == "hinge" and g.label_smoothing:
+    raise UserError(f"config.gan.loss 'hinge' has no targets to smooth, so label_smoothing "
+                    f"{g.label_smoothing} would do nothing; set it to 0, or use loss 'bce'.")
   shape = data.info(config.dataset).image_shape
   conv = config.get("conv", "xla")
   g_model = models.create(g.generator, conv=conv, image_shape=shape, **g.generator_kwargs)
