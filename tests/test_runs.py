@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -153,6 +154,29 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
   assert step == 100
   logged = [json.loads(line)["step"] for line in open(workdir / "metrics.jsonl")]
   assert logged == list(range(10, 101, 10))  # One line per step, none lost or repeated.
+  assert_same_params(restored.params, reference.params)
+  assert_same_params(restored.opt_state, reference.opt_state)
+
+  # SIGTERM (a cluster's preemption) stops it after the chunk it is in, with a checkpoint
+  # of that chunk and one line; resumed, it ends as the uninterrupted run did.
+  workdir = tmp_path / "terminated"
+  proc = subprocess.Popen([sys.executable, "experiments/train.py", *args, f"--workdir={workdir}"],
+                          cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  while not (workdir / "metrics.jsonl").exists() or not (workdir / "metrics.jsonl").read_text():
+    assert proc.poll() is None and time.time() < deadline + 240, "the run ended first"
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=240)
+  assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+  assert "Traceback" not in err
+  last = err.strip().splitlines()[-1]
+  stopped_at = int(re.search(r"^stopped: SIGTERM stopped the run at step (\d+) of 100 with a "
+                             r"checkpoint there \(.*\); re-run the same command to resume\.$",
+                             last).group(1))
+  assert stopped_at < 100 and checkpoint.steps(str(workdir))[-1] == stopped_at
+  resumed = run_script("train.py", *args, f"--workdir={workdir}")
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  _, restored, _ = restore.restore_classifier(str(workdir))
   assert_same_params(restored.params, reference.params)
   assert_same_params(restored.opt_state, reference.opt_state)
 

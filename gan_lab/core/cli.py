@@ -28,12 +28,13 @@ def debug() -> bool:
   return os.environ.get("GAN_LAB_DEBUG", "").lower() not in ("", "0", "false", "no")
 
 
-def _fail(message: str) -> None:
-  """Ends the program with `error: <message>`, status 2 (the traceback too when debugging)."""
+def _fail(message: str, status: int = 2, prefix: str = "error") -> None:
+  """Ends the program with `<prefix>: <message>` and `status` (the traceback too when
+  debugging)."""
   if debug():
     traceback.print_exc()
-  sys.stderr.write(f"error: {message}\n")
-  sys.exit(2)
+  sys.stderr.write(f"{prefix}: {message}\n")
+  sys.exit(status)
 
 
 def _flag_error(argv, error: Exception) -> str:
@@ -69,15 +70,19 @@ def _parse_flags(argv):
 
 
 def run(main):
-  """`app.run(main)`, where a UserError ends the program with `error: <sentence>`, status 2."""
+  """`app.run(main)`, where a UserError ends the program with `error: <sentence>`, status 2,
+  and Ctrl-C with one line and status 130."""
 
   def wrapped(argv):
     for handler in logging.getLogger().handlers:
       handler.addFilter(_QuietLibraries())
     try:
       return main(argv)
-    except UserError as e:
-      _fail(str(e))
+    except UserError as e:  # A run stopped by a signal says so, with the signal's status.
+      _fail(str(e), getattr(e, "exit_code", 2), getattr(e, "prefix", "error"))
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop, or twice inside one.
+      _fail("interrupted; re-run the same command to resume from its last checkpoint.", 130,
+            "stopped")
 
   app.run(wrapped, flags_parser=_parse_flags)
 

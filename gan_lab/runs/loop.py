@@ -8,7 +8,10 @@ step keys are functions of the global step, so a resumed run repeats an uninterr
 exactly, and the split of a batch over devices does not change the numbers either.
 """
 
+import contextlib
 import os
+import signal
+import threading
 
 import jax
 import numpy as np
@@ -25,6 +28,39 @@ ON_DEVICE = {"auto": None, "true": True, "false": False}
 
 class TrainingDiverged(UserError):
   """A metric or the state became NaN or infinite; the last good checkpoint is kept."""
+
+
+class Stopped(UserError):
+  """SIGINT or SIGTERM stopped the run after a chunk, with a checkpoint of that chunk."""
+  prefix = "stopped"
+
+  def __init__(self, message: str, signum: int):
+    super().__init__(message)
+    self.exit_code = 128 + signum  # As the shell reports a process ended by that signal.
+
+
+@contextlib.contextmanager
+def _stop_requests():
+  """Yields the list of SIGINT/SIGTERM signals received while the block runs: the loop stops
+  after the chunk it is in (a second Ctrl-C stops at once). With many processes, JAX's
+  preemption service handles SIGTERM instead (`CheckpointManager.reached_preemption`)."""
+  received = []
+  if jax.process_count() > 1 or threading.current_thread() is not threading.main_thread():
+    yield received
+    return
+
+  def handler(signum, frame):
+    del frame
+    if received and signum == signal.SIGINT:
+      raise KeyboardInterrupt
+    received.append(signum)
+
+  previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    yield received
+  finally:
+    for s, h in previous.items():
+      signal.signal(s, h)
 
 
 def _positive(config, *names):
@@ -172,25 +208,37 @@ def train_and_evaluate(config, workdir: str, restart: bool = False):
     writer = writers.MetricWriter(workdir, resume_step=start) if is_main else None
     progress = writers.Progress(total, initial=start)
     try:
-      for begin, end in chunk_bounds(start, total, config.log_every):
-        batches = train_batches(batch_indices(config.seed, n, config.batch_size, begin, end))
-        steps = np.arange(begin, end, dtype=np.int32)
-        state, metrics = train_chunk(state, batches, steps, step_key)
-        message = _diverged(metrics, bool(chunks.all_finite(state)), begin, end, mngr, workdir)
-        if message:
-          raise TrainingDiverged(message)
-        scalars = {f"train_{k}": float(np.mean(v)) for k, v in metrics.items()}
-        history.append({"step": end, **scalars})
-        if end == total or (config.eval_every > 0 and end % config.eval_every == 0):
-          scalars.update({f"test_{k}": v for k, v in evaluate(state, end).items()})
-          history[-1].update(scalars)
-          for warning in experiment.diagnose(config, history):
-            logging.warning("Step %d: %s", end, warning)
-        if writer:
-          writer.write(end, scalars)
-        progress.update(end, scalars)
-        if end == total or (config.checkpoint_every > 0 and end % config.checkpoint_every == 0):
-          checkpoint.save(mngr, end, state)
+      with _stop_requests() as received:
+        for begin, end in chunk_bounds(start, total, config.log_every):
+          batches = train_batches(batch_indices(config.seed, n, config.batch_size, begin, end))
+          steps = np.arange(begin, end, dtype=np.int32)
+          state, metrics = train_chunk(state, batches, steps, step_key)
+          message = _diverged(metrics, bool(chunks.all_finite(state)), begin, end, mngr,
+                              workdir)
+          if message:
+            raise TrainingDiverged(message)
+          scalars = {f"train_{k}": float(np.mean(v)) for k, v in metrics.items()}
+          history.append({"step": end, **scalars})
+          if end == total or (config.eval_every > 0 and end % config.eval_every == 0):
+            scalars.update({f"test_{k}": v for k, v in evaluate(state, end).items()})
+            history[-1].update(scalars)
+            for warning in experiment.diagnose(config, history):
+              logging.warning("Step %d: %s", end, warning)
+          if writer:
+            writer.write(end, scalars)
+          progress.update(end, scalars)
+          # Preemption (SIGTERM) or Ctrl-C: keep the chunk just finished, then stop.
+          stop = end < total and (bool(received) or (
+              jax.process_count() > 1 and mngr.reached_preemption(end)))
+          if stop or end == total or (config.checkpoint_every > 0
+                                      and end % config.checkpoint_every == 0):
+            checkpoint.save(mngr, end, state)
+          if stop:
+            mngr.wait_until_finished()
+            signum = received[0] if received else signal.SIGTERM
+            raise Stopped(f"{signal.Signals(signum).name} stopped the run at step {end} of "
+                          f"{total} with a checkpoint there ({checkpoint.checkpoint_dir(workdir)})"
+                          "; re-run the same command to resume.", signum)
       mngr.wait_until_finished()
     finally:
       progress.close()
