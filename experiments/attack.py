@@ -12,7 +12,8 @@ from absl import flags
 
 from gan_lab import attacks
 from gan_lab.core import cli
-from gan_lab.studies import robustness
+from gan_lab.runs import workdirs
+from gan_lab.studies import robustness, tables
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a classifier run.")
 _ATTACK = flags.DEFINE_list("attack", list(attacks.DEFAULT_ATTACKS),
@@ -39,6 +40,11 @@ def main(argv):
       targeted=_TARGETED.value, target_class=_TARGET.value)
   out = robustness.attack_workdir(_WORKDIR.value, cli.floats("--eps", _EPS.value), spec,
                                   out=_OUT.value, seed=_SEED.value, panda_eps=_PANDA_EPS.value)
+  results = workdirs.read_json(f"{out}/{robustness.RESULTS_FILE}")["results"]
+  columns = ["accuracy_clean", *(f"accuracy_{a}" for a in spec.attacks), "robust_accuracy"]
+  if spec.targeted:
+    columns += [f"success_{a}" for a in spec.attacks]
+  print(tables.markdown_table(*tables.by_eps({"model": results}, columns)))
   print(f"Wrote {out}/{robustness.RESULTS_FILE}, accuracy_vs_eps.png and panda.png")
 
 

@@ -170,6 +170,11 @@ def test_attack_script_writes_results_and_refuses_bad_input(classifier_run, tmp_
   assert out.returncode == 0, out.stderr[-2000:]
   with open(tmp_path / "a" / "attack_results.json") as f:
     results = json.load(f)["results"]
+  # The results table is printed as well, and progress is logged per eps.
+  assert "| model | eps | accuracy_clean | accuracy_noise | accuracy_fgsm | accuracy_pgd |" in (
+      out.stdout)
+  assert f"| model | 0.2 | {results[1]['accuracy_clean']:.3g} |" in out.stdout
+  assert "at eps 0.2 (2 of 2" in out.stderr
   assert [r["eps"] for r in results] == [0.0, 0.2]
   assert results[1]["accuracy_pgd"] < results[0]["accuracy_pgd"]
   assert {"accuracy_vs_eps.png", "panda.png"} <= set(os.listdir(tmp_path / "a"))

@@ -213,6 +213,15 @@ def test_sample_script_and_its_bad_input(tiny_run, tmp_path):
   assert again.returncode == 2 and "exists; choose another --out" in again.stderr
   assert (tmp_path / "grid.png").read_bytes() == before
 
+  # By default the grid goes inside the workdir, never over an earlier one.
+  default = run_script("sample.py", f"--workdir={run}", "--num_samples=4", "--seed=5")
+  assert default.returncode == 0, default.stderr[-2000:]
+  assert f"Wrote {run}/sampled/seed5.png and {run}/sampled/seed5.npy" in default.stdout
+  np.testing.assert_array_equal(np.load(run / "sampled" / "seed5.npy"),
+                                sampling.sample(str(run), num=4, seed=5))
+  again = run_script("sample.py", f"--workdir={run}", "--num_samples=4", "--seed=5")
+  assert again.returncode == 2 and "seed5.png exists; choose another --out" in again.stderr
+
   # A GAN workdir without a checkpoint, and a classifier workdir.
   empty = tmp_path / "empty"
   workdirs.prepare(str(empty), load_config_file(TINY_DCGAN))

@@ -7,8 +7,11 @@ serves a list of budgets. Random starts and noise are keyed by the example's ind
 split, so the numbers do not depend on the batch size or the number of devices.
 """
 
+import time
+
 import jax
 import jax.numpy as jnp
+from absl import logging
 
 from gan_lab import attacks, parallel
 from gan_lab.core.errors import UserError
@@ -100,5 +103,11 @@ def evaluate(target_state, split: dict, eps_list, spec: attacks.AttackSpec = att
                        backend=backend)
   batcher = chunks.Batcher(chunks.with_index(split), mesh, on_device=jax.process_count() == 1)
   n = len(split["label"])
-  return [{"eps": float(eps), **run(target_state, batcher, n, float(eps), craft_state)}
-          for eps in eps_list]
+  results, began = [], time.time()
+  for i, eps in enumerate(eps_list):
+    results.append({"eps": float(eps), **run(target_state, batcher, n, float(eps), craft_state)})
+    # Long evaluations show progress, one line per budget.
+    logging.info("Attacked %d examples at eps %g (%d of %d, %.0f s so far): robust accuracy "
+                 "%.3f.", n, eps, i + 1, len(eps_list), time.time() - began,
+                 results[-1]["robust_accuracy"])
+  return results
