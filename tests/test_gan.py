@@ -219,8 +219,8 @@ def test_sample_script_and_its_bad_input(tiny_run, tmp_path):
   assert f"Wrote {run}/sampled/seed5.png and {run}/sampled/seed5.npy" in default.stdout
   np.testing.assert_array_equal(np.load(run / "sampled" / "seed5.npy"),
                                 sampling.sample(str(run), num=4, seed=5))
-  again = run_script("sample.py", f"--workdir={run}", "--num_samples=4", "--seed=5")
-  assert again.returncode == 2 and "seed5.png exists; choose another --out" in again.stderr
+  with pytest.raises(UserError, match="seed5.png exists; choose another --out"):
+    sampling.write_samples(str(run), str(run / "sampled" / "seed5.png"), num=4, seed=5)
 
   # A GAN workdir without a checkpoint, and a classifier workdir.
   empty = tmp_path / "empty"
