@@ -5,9 +5,11 @@ import importlib.metadata
 import os
 import re
 
-from conftest import REPO, run_script
+import pytest
 
-from gan_lab.runs import workdirs
+from conftest import REPO, load_config_file, run_script
+
+from gan_lab.runs import loop, workdirs
 from gan_lab.studies import report, tables, tour
 
 FIXTURE = os.path.join(REPO, "tests", "fixtures", "tour_report.json")
@@ -65,6 +67,18 @@ def test_a_failed_stage_is_reported_and_the_others_go_on(tmp_path):
                    f"--workdir={tmp_path / 'x'}", "--config.stages=gans")
   assert bad.returncode == 2 and "Unknown tour stage gans; choose from cnn_vs_mlp" in bad.stderr
   assert not os.path.exists(tmp_path / "x")
+
+
+def test_a_signal_stops_the_whole_tour_not_one_stage(tmp_path, monkeypatch):
+  def stopped(*args, **kwargs):
+    raise loop.Stopped("SIGTERM stopped the run at step 2 of 4.", 15)
+
+  monkeypatch.setattr(loop, "train_and_evaluate", stopped)
+  config = load_config_file("tour")
+  config.stages = ("vat", "poisoning")
+  with pytest.raises(loop.Stopped):
+    tour.run(config, str(tmp_path / "t"))
+  assert not os.path.exists(tmp_path / "t" / "report.json")
 
 
 def test_readme_tables_are_regenerated_from_a_report(tmp_path):

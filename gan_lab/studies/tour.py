@@ -271,6 +271,8 @@ def run(config, workdir: str, on_stage: Callable[[int, int, dict], None] | None 
         section.update(stage.run(config[stage.key], os.path.join(workdir, stage.key), runs))
         section["status"] = "ok"
         ok.add(stage.key)
+      except loop.Stopped:  # SIGINT or SIGTERM stops the whole tour, not one stage.
+        raise
       except Exception as e:  # pylint: disable=broad-except  # One stage must not stop the tour.
         logging.error("Tour stage %s failed:\n%s", stage.key, traceback.format_exc())
         section.update(status="failed", error=_failure(e))
