@@ -19,12 +19,14 @@ from gan_lab.training import classifier, gan
 def _checked(workdir: str, step: int | None, missing: str):
   """(config, manager, steps) of the run in `workdir`, checking that `step` exists."""
   config = workdirs.load_config(workdir)
-  steps = checkpoint.steps(workdir)
+  mngr = (checkpoint.manager(workdir, create=False)
+          if os.path.isdir(checkpoint.checkpoint_dir(workdir)) else None)
+  steps = sorted(mngr.all_steps()) if mngr else []
   if not steps:
     raise UserError(f"{workdir} has no {missing}")
   if step is not None and step not in steps:
     raise UserError(f"{workdir} has no checkpoint at step {step}; it has steps {steps}.")
-  return config, checkpoint.manager(workdir, create=False), steps
+  return config, mngr, steps
 
 
 def _abstract(init_state, config):
