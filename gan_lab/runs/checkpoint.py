@@ -6,8 +6,11 @@ readers that need part of it (a GAN's generator) restore just that part
 """
 
 import errno
+import logging as std_logging
 import os
 import shutil
+import sys
+import traceback
 
 import jax
 import orbax.checkpoint as ocp
@@ -66,8 +69,10 @@ def restore_partial(mngr: ocp.CheckpointManager, step: int, wanted):
 
 
 def _first_line(error: BaseException) -> str:
-  """`error` as one short line (some, e.g. asyncio's TimeoutError, have no message)."""
-  return f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]}"
+  """`error` as one short line (some, e.g. asyncio's TimeoutError, have no message), without
+  the tensorstore spec that Orbax appends to a failed read."""
+  text = str(error).split(" See full TensorStore details")[0]
+  return f"{type(error).__name__}: {(text.splitlines() or [''])[0][:200]}"
 
 
 def _transient(error: BaseException) -> bool:
@@ -97,8 +102,10 @@ def restore_latest(mngr: ocp.CheckpointManager, template, *, workdir: str | None
   denied permission) is not damage: it raises `TransientReadError` and moves nothing.
   """
   failed = []
+  _echoes.install()
   for step in sorted(mngr.all_steps(), reverse=True):
     try:
+      _echoes.restoring = True
       state = restore(mngr, step, template)
     except Exception as e:  # pylint: disable=broad-except
       # Orbax reports a damaged step with many exception types (JSON, tensorstore, I/O).
@@ -107,8 +114,11 @@ def restore_latest(mngr: ocp.CheckpointManager, template, *, workdir: str | None
             f"Cannot read the checkpoint at step {step} in {checkpoint_dir(workdir or '.')} "
             f"({_first_line(e)}); that is the storage, not "
             "the checkpoint, so nothing was moved: re-run when it is reachable.") from e
+      _echoes.failed = True
       failed.append((step, _first_line(e)))
       continue
+    finally:
+      _echoes.restoring = False
     for bad, error in failed:
       message = f"Checkpoint at step {bad} is unreadable ({error})"
       if set_aside:
@@ -122,6 +132,57 @@ def restore_latest(mngr: ocp.CheckpointManager, template, *, workdir: str | None
         f"No checkpoint in {checkpoint_dir(workdir or '.')} restores into this config's state "
         f"(step {failed[0][0]}: {failed[0][1]}); was it written by other code? Nothing was moved.")
   return None, None
+
+
+def _from_orbax(error: BaseException) -> bool:
+  return any("/orbax/" in frame.filename for frame in traceback.extract_tb(error.__traceback__))
+
+
+def _is_read_echo(error: BaseException | None, obj=None) -> bool:
+  """Whether `error` is an echo of a failed read, not news: the read's other coroutines
+  (collected later), and tensorstore's callbacks into the event loop Orbax has closed."""
+  if error is None:
+    return False
+  if isinstance(error, RuntimeError) and str(error) == "Event loop is closed":
+    return True
+  code = getattr(obj, "cr_code", None)
+  return _from_orbax(error) or (code is not None and "/orbax/" in code.co_filename)
+
+
+class _ReadEchoes(std_logging.Filter):
+  """When a read of a damaged step fails, Orbax's other reads of it fail too, asynchronously,
+  during the restore and long after: Python would print each (dozens of tracebacks, some
+  after the run goes on). The warning already says what failed, so while restoring, and for
+  good once a read has failed, these echoes go to the debug log only. Any other unraisable
+  exception or asyncio error prints as before."""
+
+  def __init__(self):
+    super().__init__()
+    self.installed = self.restoring = self.failed = False
+
+  def install(self) -> None:
+    if self.installed:
+      return
+    self.installed = True
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+      if self.hides(unraisable.exc_value, unraisable.object):
+        logging.debug("A failed checkpoint read's echo: %s", _first_line(unraisable.exc_value))
+      else:
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    std_logging.getLogger("asyncio").addFilter(self)
+
+  def hides(self, error, obj=None) -> bool:
+    return (self.restoring or self.failed) and _is_read_echo(error, obj)
+
+  def filter(self, record):  # asyncio logs "... exception was never retrieved" with exc_info.
+    return not (record.exc_info and self.hides(record.exc_info[1]))
+
+
+_echoes = _ReadEchoes()
 
 
 def _set_aside(workdir: str, step: int) -> str:
