@@ -40,11 +40,14 @@ def main(argv):
       targeted=_TARGETED.value, target_class=_TARGET.value)
   out = robustness.attack_workdir(_WORKDIR.value, cli.floats("--eps", _EPS.value), spec,
                                   out=_OUT.value, seed=_SEED.value, panda_eps=_PANDA_EPS.value)
-  results = workdirs.read_json(f"{out}/{robustness.RESULTS_FILE}")["results"]
+  written = workdirs.read_json(f"{out}/{robustness.RESULTS_FILE}")
+  results = written["results"]
   columns = ["accuracy_clean", *(f"accuracy_{a}" for a in spec.attacks), "robust_accuracy"]
   if spec.targeted:
     columns += [f"success_{a}" for a in spec.attacks]
   print(tables.markdown_table(*tables.by_eps({"model": results}, columns)))
+  for sentence in written["warnings"]:
+    print(f"warning: {sentence}")
   print(f"Wrote {out}/{robustness.RESULTS_FILE}, accuracy_vs_eps.png and panda.png")
 
 

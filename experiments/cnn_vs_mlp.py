@@ -27,15 +27,16 @@ flags.mark_flags_as_required(["workdir"])
 def main(argv):
   del argv
   result = cnn_vs_mlp.compare_models({"cnn": _CNN.value, "mlp": _MLP.value}, _WORKDIR.value)
-  print(f"{'model':8} {'params':>10} {'test accuracy':>14}")
+  print(f"{'model':8} {'params':>10} {'steps':>6} {'test accuracy':>14}")
   for name in ("cnn", "mlp"):
     r = result[name]
-    print(f"{r['model']:8} {r['params']:>10,} {r['test_accuracy']:>14.4f}")
+    print(f"{r['model']:8} {r['params']:>10,} {r['steps']:>6} {r['test_accuracy']:>14.4f}")
   a = result["lecture_arithmetic"]
   print(f"100x100 image -> Dense(1000):   {a['dense_connections']:>10,} connections, "
         f"{a['dense_params']:>10,} parameters")
   print(f"100x100 image -> Conv(32, 3x3): {a['conv_connections']:>10,} connections, "
         f"{a['conv_params']:>10,} parameters (one kernel shared by every position)")
+  print(f"Results in {os.path.join(os.path.abspath(_WORKDIR.value), cnn_vs_mlp.COMPARISON_FILE)}")
 
 
 if __name__ == "__main__":

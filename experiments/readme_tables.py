@@ -5,6 +5,8 @@ regenerated:
   python experiments/readme_tables.py --report=runs/tour/report.json
 """
 
+import os
+
 from absl import flags
 
 from gan_lab.core import cli
@@ -17,7 +19,8 @@ flags.mark_flags_as_required(["report"])
 
 def main(argv):
   del argv
-  print(f"Updated {report.update_readme(_README.value, _REPORT.value)} from {_REPORT.value}")
+  readme = os.path.abspath(report.update_readme(_README.value, _REPORT.value))
+  print(f"Updated {readme} from {os.path.abspath(_REPORT.value)}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def main(argv):
   warnings = {name: attacks.sanity_checks(r) for name, r in rows.items()}
   path = tables.write_table(rows, columns, _OUT.value, "robustness", warnings=warnings)
   figure = robustness.plot_rows(rows, "accuracy", spec.attacks,
-                                os.path.join(_OUT.value, "robustness.png"),
+                                os.path.join(os.path.dirname(path), "robustness.png"),
                                 "test accuracy under attack, by model")
   print(f"Wrote {path} and {figure}")
   print(tables.markdown_table(*tables.by_eps(rows, columns)))

@@ -33,6 +33,7 @@ def main(argv):
   out = _OUT.value or os.path.join(_WORKDIR.value, "sampled", f"seed{_SEED.value}.png")
   png = sampling.write_samples(_WORKDIR.value, out, num=_NUM.value, seed=_SEED.value,
                                step=_STEP.value, interpolate=_INTERPOLATE.value)
+  png = os.path.abspath(png)
   print(f"Wrote {png} and {os.path.splitext(png)[0]}.npy")
 
 

@@ -34,7 +34,7 @@ def main(argv):
   columns = [f"{m}_{a}" for a in spec.attacks for m in ("accuracy", "success")]
   path = tables.write_table(rows, columns, _OUT.value, "transfer", target=_TARGET.value)
   figure = robustness.plot_rows(rows, "success", spec.attacks,
-                                os.path.join(_OUT.value, "transfer.png"),
+                                os.path.join(os.path.dirname(path), "transfer.png"),
                                 "attack success on the target, by crafting model")
   print(f"Wrote {path} and {figure}")
   print(tables.markdown_table(*tables.by_eps(rows, columns)))

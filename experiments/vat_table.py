@@ -8,6 +8,8 @@ Trains (or resumes) every variant of the config for each seed in <workdir>/<vari
 <workdir>/vat_results.json and prints the table.
 """
 
+import os
+
 from absl import flags
 from ml_collections import config_flags
 
@@ -33,6 +35,9 @@ def main(argv):
   for name, row in table.items():
     per_seed = ", ".join(f"{e:.3f}" for e in row["test_error"])
     print(f"| {name} | {row['mean']:.3f} ± {row['std']:.3f} | {per_seed} |")
+  workdir = os.path.abspath(_WORKDIR.value)
+  print(f"Results in {os.path.join(workdir, vat_comparison.RESULTS_FILE)} and "
+        f"{os.path.join(workdir, vat_comparison.CURVES_FILE)}")
 
 
 if __name__ == "__main__":

@@ -81,13 +81,14 @@ def classifier_run(tmp_path_factory):
   return str(workdir), loop.train_and_evaluate(config, str(workdir))
 
 
-def run_script(script, *args, timeout=300, env=None):
+def run_script(script, *args, timeout=300, env=None, cwd=REPO):
   """Runs an experiments/ script in a fresh interpreter; returns the CompletedProcess.
 
-  `env`: variables to set on top of this process's environment.
+  `env`: variables to set on top of this process's environment; `cwd`: where it runs
+  (relative paths among `args` are relative to it).
   """
   return subprocess.run([sys.executable, os.path.join(REPO, "experiments", script), *args],
-                        capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                        capture_output=True, text=True, timeout=timeout, cwd=cwd,
                         env={**os.environ, **(env or {})})
 
 

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 
 import chex
 import jax
@@ -14,7 +15,7 @@ from gan_lab.core import cli
 from gan_lab.core.config import adversarial_config
 from gan_lab.core.errors import UserError
 from gan_lab.runs import loop, workdirs, writers
-from gan_lab.studies import robustness
+from gan_lab.studies import robustness, tables
 from gan_lab.training import adversarial, attack_eval, classifier
 
 K = 4
@@ -165,9 +166,22 @@ def test_sanity_checks_flag_gradient_masking():
 
 def test_attack_script_writes_results_and_refuses_bad_input(classifier_run, tmp_path):
   workdir, _ = classifier_run
-  out = run_script("attack.py", f"--workdir={workdir}", "--eps=0,0.2", "--pgd_steps=3",
-                   f"--out={tmp_path / 'a'}")
+  # A copy whose config asks for twice the steps it has: a run that was cut short.
+  short = tmp_path / "short"
+  shutil.copytree(workdir, short, ignore=shutil.ignore_patterns(".lock"))
+  config = json.loads((short / "config.json").read_text())
+  config["num_steps"] *= 2
+  (short / "config.json").write_text(json.dumps(config))
+  out = run_script("attack.py", "--workdir=short", "--eps=0,0.2", "--pgd_steps=3", "--out=a",
+                   cwd=tmp_path)
   assert out.returncode == 0, out.stderr[-2000:]
+  # Said in the printed output, not only in the JSON; paths printed are absolute.
+  cut = (f"{short} stopped at step {config['num_steps'] // 2} of {config['num_steps']}: what "
+         "follows is for a model trained part of the way")
+  assert f"warning: {cut}" in out.stdout and cut in out.stderr
+  assert f"Wrote {tmp_path}/a/attack_results.json" in out.stdout
+  with open(tmp_path / "a" / "attack_results.json") as f:
+    assert any(w.startswith(cut) for w in json.load(f)["warnings"])
   with open(tmp_path / "a" / "attack_results.json") as f:
     results = json.load(f)["results"]
   # The results table is printed as well, and progress is logged per eps.
@@ -248,3 +262,17 @@ def test_adversarial_training_run_logs_robust_accuracy(tmp_path):
                                       "pixel range"):
     loop.train_and_evaluate(adv_config(eps=2.0), str(tmp_path / "bad"))
   assert not os.path.exists(tmp_path / "bad")
+
+
+def test_transfer_script_prints_its_table_and_absolute_paths(classifier_run, tmp_path):
+  workdir, _ = classifier_run
+  out = run_script("transfer.py", f"--target={workdir}", f"--surrogates=same={workdir}",
+                   "--attack=fgsm", "--eps=0.1", "--out=t", cwd=tmp_path)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert f"Wrote {tmp_path}/t/transfer.md and {tmp_path}/t/transfer.png" in out.stdout
+  # Progress per crafting model and per eps (long evaluations say how far they are).
+  assert "examples crafted on same (2 of 2)." in out.stderr and "at eps 0.1 (1 of 1" in out.stderr
+  rows = workdirs.read_json(str(tmp_path / "t" / "transfer.json"))["rows"]
+  # Crafted on the target itself or on a copy of it: the same attack, the same numbers.
+  assert rows["same"] == rows["white-box"]
+  assert f"| same | 0.1 | {tables.cell(rows['same'][0]['accuracy_fgsm'])} |" in out.stdout

@@ -203,8 +203,9 @@ def test_dense_gan_config_trains(tmp_path):
 def test_sample_script_and_its_bad_input(tiny_run, tmp_path):
   _, run, _ = tiny_run
   out = run_script("sample.py", f"--workdir={run}", "--num_samples=5", "--seed=3",
-                   f"--out={tmp_path / 'grid.png'}")
+                   "--out=grid.png", cwd=tmp_path)
   assert out.returncode == 0, out.stderr[-2000:]
+  assert f"Wrote {tmp_path}/grid.png and {tmp_path}/grid.npy" in out.stdout  # Absolute.
   images = np.load(tmp_path / "grid.npy")
   assert images.shape == (5, 28, 28, 1) and images.dtype == np.float32
   np.testing.assert_array_equal(images, sampling.sample(str(run), num=5, seed=3))

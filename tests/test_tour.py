@@ -85,8 +85,9 @@ def test_readme_tables_are_regenerated_from_a_report(tmp_path):
   rep = workdirs.read_json(FIXTURE)
   readme = tmp_path / "README.md"
   readme.write_text(f"intro\n{report.README_BEGIN}\nold table\n{report.README_END}\nrest\n")
-  out = run_script("readme_tables.py", f"--report={FIXTURE}", f"--readme={readme}")
+  out = run_script("readme_tables.py", f"--report={FIXTURE}", "--readme=README.md", cwd=tmp_path)
   assert out.returncode == 0, out.stderr[-2000:]
+  assert out.stdout.strip() == f"Updated {readme} from {FIXTURE}"  # Absolute paths.
   text = readme.read_text()
   assert text.startswith("intro\n") and text.endswith("\nrest\n") and "old table" not in text
   for s in rep["sections"]:

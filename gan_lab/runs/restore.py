@@ -9,6 +9,7 @@ optimizer schedule.
 import os
 
 import jax
+from absl import logging
 
 from gan_lab import data, inference, parallel, sample_quality
 from gan_lab.core.errors import UserError
@@ -29,6 +30,22 @@ def _checked(workdir: str, step: int | None, missing: str):
   return config, mngr, steps
 
 
+def unfinished(workdir: str, config, step: int) -> str | None:
+  """The sentence saying that the run in `workdir` stopped short of its config's num_steps
+  at `step` (a run interrupted, or cut short by a crash), or None when it finished."""
+  total = config.get("num_steps")
+  if not total or step >= total:
+    return None
+  return (f"{os.path.abspath(workdir)} stopped at step {step} of {total}: what follows is for a "
+          "model trained part of the way; re-run experiments/train.py on it to finish it.")
+
+
+def _warn_if_unfinished(workdir: str, config, step: int) -> None:
+  sentence = unfinished(workdir, config, step)
+  if sentence:
+    logging.warning("%s", sentence)
+
+
 def _abstract(init_state, config):
   """The state `init_state` makes for `config`, as shapes replicated on this machine's devices."""
   sharding = parallel.replicated(parallel.make_mesh(jax.local_devices()))
@@ -44,6 +61,7 @@ def restore_state(workdir: str, init_state, step: int | None = None):
   template = _abstract(init_state, config)
   if step is None:
     state, step = checkpoint.restore_latest(mngr, template, workdir=workdir)
+    _warn_if_unfinished(workdir, config, step)
   else:
     state = checkpoint.restore(mngr, step, template)
   return config, state, step
@@ -72,7 +90,9 @@ def restore_generator(workdir: str, step: int | None = None):
     raise UserError(f"{workdir} holds a {kind!r} run, not a GAN; pass the workdir of a run "
                     "with experiment = 'gan'.")
   config, mngr, steps = _checked(workdir, step, "generator checkpoint yet; train the GAN first.")
-  step = steps[-1] if step is None else step
+  if step is None:
+    step = steps[-1]
+    _warn_if_unfinished(workdir, config, step)
   generator = _abstract(gan.init_state, config).generator
   wanted = {"generator": {"params": generator.params, "batch_stats": generator.batch_stats}}
   restored = checkpoint.restore_partial(mngr, step, wanted)["generator"]

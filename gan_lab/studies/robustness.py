@@ -16,7 +16,7 @@ from absl import logging
 from gan_lab import attacks, data, inference, viz
 from gan_lab.attacks import AttackSpec
 from gan_lab.core.errors import UserError
-from gan_lab.runs import experiments, workdirs
+from gan_lab.runs import experiments, restore, workdirs
 from gan_lab.training import attack_eval
 
 RESULTS_FILE = "attack_results.json"
@@ -63,6 +63,8 @@ def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
   warnings = attacks.sanity_checks(results, spec.targeted)
   for w in warnings:
     logging.warning("%s", w)
+  short = restore.unfinished(workdir, config, step)  # Logged as it was restored.
+  warnings += [short] if short else []
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, RESULTS_FILE), "w") as f:
     json.dump({"workdir": os.path.abspath(workdir), "step": step, "dataset": config.dataset,
@@ -107,6 +109,13 @@ def _restore_on_one_dataset(runs: dict):
   return {name: state for name, (_, state, _) in restored.items()}, config.dataset, test
 
 
+def _announced(states: dict, doing: str):
+  """The items of `states`, each logged as its turn comes: the evaluations take minutes."""
+  for i, (name, state) in enumerate(states.items()):
+    logging.info("%s %s (%d of %d).", doing, name, i + 1, len(states))
+    yield name, state
+
+
 def compare(rows: dict, eps_list, spec: AttackSpec = AttackSpec(), *, seed: int = 0) -> dict:
   """{row name: results per eps} for classifiers {name: workdir} on one dataset's test split,
   each attacked white-box."""
@@ -114,7 +123,7 @@ def compare(rows: dict, eps_list, spec: AttackSpec = AttackSpec(), *, seed: int 
   num_classes = data.info(dataset).num_classes
   return {name: attack_eval.evaluate(state, test, eps_list, spec, num_classes=num_classes,
                                      seed=seed)
-          for name, state in states.items()}
+          for name, state in _announced(states, "Attacking")}
 
 
 def transfer(target_workdir: str, surrogates: dict, eps_list, spec: AttackSpec = AttackSpec(),
@@ -126,7 +135,8 @@ def transfer(target_workdir: str, surrogates: dict, eps_list, spec: AttackSpec =
   num_classes = data.info(dataset).num_classes
   return {name: attack_eval.evaluate(states["white-box"], test, eps_list, spec,
                                      craft_state=state, num_classes=num_classes, seed=seed)
-          for name, state in states.items()}
+          for name, state in _announced(states, "Attacking the target with examples crafted "
+                                        "on")}
 
 
 def plot_rows(rows: dict, metric: str, attack_names, path: str, title: str) -> str:
