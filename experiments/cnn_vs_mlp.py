@@ -1,9 +1,10 @@
 """The lecture's CNN vs DNN comparison, measured: parameters and test accuracy side by side.
 
-  python experiments/cnn_vs_mlp.py --workdir=runs/cnn_vs_mlp
+  python experiments/cnn_vs_mlp.py --workdir=runs/cnn_vs_mlp [--cnn_config.num_epochs=2]
 
-Trains (or resumes) the seed CNN and the MLP configs in <workdir>/cnn and <workdir>/mlp,
-then prints both, with the lecture's arithmetic computed from the models: a 100x100 image
+Trains (or resumes) the seed CNN and the MLP configs (--cnn_config and --mlp_config, whose
+fields --cnn_config.<field> and --mlp_config.<field> override) in <workdir>/cnn and
+<workdir>/mlp, then prints both (parameters, steps, test accuracy), with the lecture's arithmetic computed from the models: a 100x100 image
 into a dense layer of 1,000 neurons, against a 3x3 conv layer on the same image.
 """
 

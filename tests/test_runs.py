@@ -410,7 +410,10 @@ def test_bad_configs_fail_before_writing(tmp_path, overrides, match):
 @pytest.mark.parametrize("flag,message", [
     ("--config.learning_rat=0.1", "error: Unknown config key 'config.learning_rat': the config "
      "has no field 'learning_rat'; did you mean 'learning_rate'?"),
-    ("--config.model_kwargs.widths=3", "error: Unknown config key 'config.model_kwargs.widths'"),
+    ("--config.model_kwargs.width=4", "error: Unknown config key 'config.model_kwargs.width': "
+     "the config has no field 'width'; a model's own arguments can be set from the command "
+     "line once the config file declares them (config.model_kwargs.width = <default>; see "
+     "docs/extending.md)."),
     ("--config.batch_size=many", "error: Bad flag: flag --config.batch_size=many"),
     ("--config.model=ResNet", "error: Unknown model 'ResNet'"),
 ])

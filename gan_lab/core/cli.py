@@ -52,8 +52,15 @@ def _flag_error(argv, error: Exception) -> str:
                      if a.startswith("--config.") and key in a.split("=", 1)[0].split(".")),
                     f"config...{key}")
     hint = re.search(r'Did you mean "([\w.]+)"', text)
-    return (f"Unknown config key {override!r}: the config has no field {key!r}; " +
-            (f"did you mean {hint.group(1)!r}?" if hint else "check the config file."))
+    if hint:
+      advice = f"did you mean {hint.group(1)!r}?"
+    elif ".model_kwargs." in override:  # A model's own argument the config does not declare.
+      advice = (f"a model's own arguments can be set from the command line once the config "
+                f"file declares them (config.model_kwargs.{key} = <default>; see "
+                "docs/extending.md).")
+    else:
+      advice = "check the config file."
+    return f"Unknown config key {override!r}: the config has no field {key!r}; {advice}"
   return f"Bad flags: {type(error).__name__}: {error}"
 
 
