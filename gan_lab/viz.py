@@ -5,6 +5,9 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
+# Panels per row of training_curves: at report width (~1000 px) each stays ~330 px wide.
+CURVE_COLUMNS = 3
+
 
 def _save(fig: Figure, path: str) -> str:
   fig.savefig(path, dpi=100, bbox_inches="tight")
@@ -15,9 +18,11 @@ def training_curves(records: list[dict], path: str) -> str:
   """One panel per metric family (loss, accuracy, ...): train and test lines over steps."""
   names = sorted({k for r in records for k in r if k != "step"})
   families = sorted({n.split("_", 1)[-1] for n in names})
-  fig = Figure(figsize=(4 * len(families), 3.2))
+  ncols = min(CURVE_COLUMNS, len(families))
+  nrows = math.ceil(len(families) / ncols)
+  fig = Figure(figsize=(3.6 * ncols, 2.7 * nrows), layout="constrained")
   for i, family in enumerate(families):
-    ax = fig.add_subplot(1, len(families), i + 1)
+    ax = fig.add_subplot(nrows, ncols, i + 1)
     for name in (n for n in names if n.split("_", 1)[-1] == family):
       pts = [(r["step"], r[name]) for r in records if r.get(name) is not None]
       if pts:
