@@ -1,17 +1,32 @@
 """PNG figures with matplotlib's object API (no pyplot state, no display needed)."""
 
 import math
+import zlib
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 # Panels per row of training_curves: at report width (~1000 px) each stays ~330 px wide.
 CURVE_COLUMNS = 3
+# One colour per attack in every figure ("robust": the per-example worst case over attacks).
+ATTACK_COLORS = {"clean": "black", "noise": "tab:green", "fgsm": "tab:blue", "pgd": "tab:red",
+                 "robust": "tab:gray"}
+_SPARE_COLORS = ("tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+# One line style and marker per row (model) of a figure, in the rows' order.
+_ROW_STYLES = ("-", "--", ":", "-.")
+_ROW_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
 def _save(fig: Figure, path: str) -> str:
   fig.savefig(path, dpi=100, bbox_inches="tight")
   return path
+
+
+def _legend_right(ax, **kwargs) -> None:
+  """The legend beside the axes, where it hides no data."""
+  ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8,
+            **kwargs)
 
 
 def training_curves(records: list[dict], path: str) -> str:
@@ -43,8 +58,53 @@ def metric_curves(x, series: dict, path: str, xlabel: str, ylabel: str, title: s
   ax.set_xlabel(xlabel)
   ax.set_ylabel(ylabel)
   ax.set_title(title)
-  ax.legend(fontsize=8)
+  _legend_right(ax)
   ax.grid(alpha=0.3)
+  return _save(fig, path)
+
+
+def _attack_colors(names) -> dict:
+  """{attack: its colour}: the fixed one of ATTACK_COLORS, or for an attack of one's own a
+  spare colour chosen by its name (the next one free, should two of a figure collide)."""
+  colors = {n: ATTACK_COLORS[n] for n in names if n in ATTACK_COLORS}
+  for name in sorted(set(names) - set(colors)):
+    start = zlib.crc32(name.encode())  # Stable across runs, unlike hash().
+    order = [_SPARE_COLORS[(start + i) % len(_SPARE_COLORS)] for i in range(len(_SPARE_COLORS))]
+    colors[name] = next((c for c in order if c not in colors.values()), order[0])
+  return colors
+
+
+def attack_curves(eps, rows: dict, path: str, ylabel: str, title: str = "") -> str:
+  """{row (a model): {attack: values per eps}} against eps: each attack one colour and each
+  row one line style and marker, alike in every figure, with the legends beside the axes.
+
+  "robust", the per-example worst case, often equals the strongest attack: it is a wide
+  translucent band drawn under the other lines, so both stay visible.
+  """
+  colors = _attack_colors([a for series in rows.values() for a in series])
+  fig = Figure(figsize=(6.5, 3.5), layout="constrained")
+  ax = fig.add_subplot(1, 1, 1)
+  styles = {}
+  for i, (row, series) in enumerate(rows.items()):
+    styles[row] = {"linestyle": _ROW_STYLES[i % len(_ROW_STYLES)],
+                   "marker": _ROW_MARKERS[i % len(_ROW_MARKERS)]}
+    for attack, y in series.items():
+      style = ({"linestyle": styles[row]["linestyle"], "linewidth": 7, "alpha": 0.35,
+                "zorder": 1} if attack == "robust" else {**styles[row], "zorder": 2})
+      ax.plot(eps, np.asarray(y, np.float64), color=colors[attack], label=f"{row}, {attack}",
+              **style)
+  ax.set_xlabel("eps (L-inf)")
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  ax.grid(alpha=0.3)
+  attack_handles = [Line2D([], [], color=c, **({"linewidth": 7, "alpha": 0.35}
+                                               if a == "robust" else {}))
+                    for a, c in colors.items()]
+  fig.legend(attack_handles, list(colors), title="attack", loc="outside right upper",
+             fontsize=8)
+  if len(rows) > 1:
+    fig.legend([Line2D([], [], color="0.3", **s) for s in styles.values()], list(styles),
+               title="model", loc="outside right lower", fontsize=8)
   return _save(fig, path)
 
 
@@ -101,23 +161,25 @@ def feature_maps(image: np.ndarray, maps: np.ndarray, path: str, title: str = ""
 
 
 def adversarial_examples(x: np.ndarray, x_adv: np.ndarray, clean_titles, adv_titles,
-                         path: str) -> str:
-  """The lecture's panda figure, one row per image: original | perturbation | adversarial.
+                         path: str, *, title: str) -> str:
+  """The lecture's panda figure, one row per image: original | perturbation | adversarial,
+  under `title` (which attack, at which eps, targeted or not).
 
   The perturbation is rescaled to the full grey range (mid-grey = 0) to be visible.
   """
   x, x_adv = np.asarray(x, np.float32), np.asarray(x_adv, np.float32)
   delta = x_adv - x
   scale = max(float(np.abs(delta).max()), 1e-12)
-  fig = Figure(figsize=(6, 2.1 * len(x)))
+  fig = Figure(figsize=(6, 2.1 * len(x) + 0.4), layout="constrained")
   for i in range(len(x)):
-    for j, (img, title) in enumerate([
+    for j, (img, caption) in enumerate([
         (x[i], f"original: {clean_titles[i]}"),
         (0.5 + 0.5 * delta[i] / scale, f"perturbation (max {scale:.3g})"),
         (x_adv[i], f"adversarial: {adv_titles[i]}")]):
       ax = fig.add_subplot(len(x), 3, 3 * i + j + 1)
       img = np.clip(img, 0.0, 1.0)
       ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
-      ax.set_title(title, fontsize=8)
+      ax.set_title(caption, fontsize=8)
       ax.set_axis_off()
+  fig.suptitle(title)
   return _save(fig, path)

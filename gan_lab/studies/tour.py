@@ -130,9 +130,8 @@ def _attacks(config, out, runs) -> dict:
           "rows": rows,
           "notes": ["Accuracy on the test split; the last two columns are targeted success "
                     "rates."],
-          "figures": [os.path.join(out, "untargeted", f) for f in ("accuracy_vs_eps.png",
-                                                                   "panda.png")]
-                     + [os.path.join(out, "targeted", "panda.png")]}
+          "figures": [os.path.join(out, kind, f) for kind in ("untargeted", "targeted")
+                      for f in ("accuracy_vs_eps.png", "panda.png")]}
 
 
 def _transfer(config, out, runs) -> dict:
