@@ -109,54 +109,76 @@ def attack_curves(eps, rows: dict, path: str, ylabel: str, title: str = "") -> s
 
 
 def image_grid(images: np.ndarray, path: str, *, titles=None, ncols: int | None = None,
-               cmap: str = "gray", normalize_each: bool = False) -> str:
-  """Images [N, H, W, C] (C = 1 or 3, values in [0, 1] unless `normalize_each`) in a grid."""
+               cmap: str = "gray", normalize_each: bool = False, title: str = "",
+               colorbar: str = "") -> str:
+  """Images [N, H, W, C] (C = 1 or 3, values in [0, 1] unless `normalize_each`) in a grid,
+  under `title`, with a colour bar labelled `colorbar` if given (single-channel images)."""
   images = np.asarray(images, np.float32)
   n = len(images)
   ncols = ncols or math.ceil(math.sqrt(n))
   nrows = math.ceil(n / ncols)
-  fig = Figure(figsize=(1.3 * ncols, 1.3 * nrows + (0.2 * nrows if titles else 0)))
+  fig = Figure(figsize=(1.3 * ncols + (1.0 if colorbar else 0),
+                        1.3 * nrows + (0.2 * nrows if titles else 0) + (0.4 if title else 0)),
+               layout="constrained" if title or colorbar else None)
   for i in range(n):
     ax = fig.add_subplot(nrows, ncols, i + 1)
     img = images[i]
     if normalize_each:
       img = (img - img.min()) / max(float(img.max() - img.min()), 1e-12)
     img = np.clip(img, 0.0, 1.0)
-    ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap=cmap, vmin=0, vmax=1)
+    shown = ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap=cmap, vmin=0, vmax=1)
     ax.set_axis_off()
     if titles:
       ax.set_title(titles[i], fontsize=7)
+  if title:
+    fig.suptitle(title)
+  if colorbar:
+    fig.colorbar(shown, ax=fig.axes, label=colorbar, shrink=0.8)
   return _save(fig, path)
 
 
 def first_layer_filters(kernel: np.ndarray, path: str, input_shape) -> str:
-  """A conv kernel [kh, kw, cin, cout] or a dense kernel [H*W*C, units] as small images."""
+  """A conv kernel [kh, kw, cin, cout] or a dense kernel [H*W*C, units] as small images,
+  each filter scaled to its own range (the colour bar says so)."""
   kernel = np.asarray(kernel)
   if kernel.ndim == 2:  # Dense on flattened pixels: each unit's weights form an image.
     filters = kernel.T.reshape(-1, *input_shape)[:64]
+    what = (f"first-layer weights of {len(filters)} of {kernel.shape[1]} dense units, "
+            "as images")
   else:
     filters = np.moveaxis(kernel, -1, 0)
+    what = f"first-layer filters: {len(filters)} of {kernel.shape[0]}x{kernel.shape[1]}"
     if filters.shape[-1] not in (1, 3):
       filters = filters[..., :1]
+      what += f" (input channel 0 of {kernel.shape[2]})"
   titles = [str(i) for i in range(len(filters))]
+  single = filters.shape[-1] == 1
   return image_grid(filters, path, titles=titles, normalize_each=True,
-                    cmap="viridis" if filters.shape[-1] == 1 else "gray")
+                    cmap="viridis" if single else "gray", title=what,
+                    colorbar="weight, scaled per filter:\n0 = its smallest, 1 = its largest"
+                    if single else "")
 
 
 def feature_maps(image: np.ndarray, maps: np.ndarray, path: str, title: str = "") -> str:
-  """An input image [H, W, C] beside one layer's activations [h, w, channels] for it."""
-  maps = np.moveaxis(np.asarray(maps, np.float32), -1, 0)[:31]  # [channels, h, w]
-  fig = Figure(figsize=(10, 1.4 * (1 + len(maps) // 8)))
-  ax = fig.add_subplot(1 + len(maps) // 8, 8, 1)
+  """An input image [H, W, C] beside every one of a layer's activations [h, w, channels]
+  for it, each map on its own colour scale."""
+  maps = np.moveaxis(np.asarray(maps, np.float32), -1, 0)  # [channels, h, w]
+  ncols = min(8, len(maps))
+  nrows = math.ceil(len(maps) / ncols)
+  fig = Figure(figsize=(1.25 * (ncols + 2), 1.3 * nrows + 0.5), layout="constrained")
+  grid = fig.add_gridspec(nrows, ncols + 2)
+  ax = fig.add_subplot(grid[:min(nrows, 2), :2])  # The input, larger, at the top left.
   image = np.clip(np.asarray(image, np.float32), 0, 1)
   ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
-  ax.set_title("input", fontsize=7)
+  ax.set_title("input", fontsize=8)
   ax.set_axis_off()
   for i, m in enumerate(maps):
-    ax = fig.add_subplot(1 + len(maps) // 8, 8, i + 2)
+    ax = fig.add_subplot(grid[i // ncols, 2 + i % ncols])
     ax.imshow(m, cmap="viridis")
-    ax.set_title(f"{title} {i}", fontsize=7)
+    ax.set_title(str(i), fontsize=7)
     ax.set_axis_off()
+  fig.suptitle(f"{title + ': ' if title else ''}the {len(maps)} feature maps of one input "
+               "(each on its own colour scale)")
   return _save(fig, path)
 
 

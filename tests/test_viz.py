@@ -115,3 +115,21 @@ def test_attack_figures_panda_titles_and_targeted_success(classifier_run, tmp_pa
       robust, pgd = lines["robust"], lines["pgd"]
       assert robust.get_zorder() < pgd.get_zorder()
       assert robust.get_linewidth() > 2 * pgd.get_linewidth() and robust.get_alpha() < 1
+
+
+def test_filters_have_a_title_and_a_colour_bar(tmp_path, saved):
+  kernel = np.random.default_rng(0).normal(size=(3, 3, 1, 8))
+  path = viz.first_layer_filters(kernel, str(tmp_path / "filters.png"), (28, 28, 1))
+  fig = saved[path]
+  assert "8 of 3x3" in fig.get_suptitle()
+  (bar,) = [ax for ax in fig.axes if "scaled per filter" in ax.get_ylabel()]
+  assert bar.get_ylim() == (0.0, 1.0)
+
+
+def test_feature_maps_show_every_channel(tmp_path, saved):
+  maps = np.random.default_rng(0).normal(size=(26, 26, 32)).astype(np.float32)
+  path = viz.feature_maps(np.zeros((28, 28, 1)), maps, str(tmp_path / "maps.png"), "conv1")
+  shown = [ax.images[0].get_array() for ax in saved[path].axes if ax.images]
+  assert len(shown) == 33  # The input and all 32 maps.
+  np.testing.assert_array_equal(shown[-1], maps[..., 31])
+  assert "32 feature maps" in saved[path].get_suptitle()
