@@ -127,6 +127,29 @@ def test_a_report_from_before_captions_still_renders(tmp_path):
     assert f"]({path})" in markdown
 
 
+def test_check_report_screenshots_with_a_browser_and_does_nothing_without(tmp_path):
+  page = tmp_path / "report.html"
+  page.write_text("<p>report</p>")
+  out = run_script("check_report.py", f"--report={page}", env={"PATH": str(tmp_path)})
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert out.stdout == "None of chromium, chromium-browser, google-chrome is installed, so no " \
+                       "screenshot was taken.\n"
+  assert os.listdir(tmp_path) == ["report.html"]
+  # A stand-in browser that writes the screenshot it is asked for and records its arguments.
+  fake = tmp_path / "chromium"
+  fake.write_text('#!/bin/sh\necho "$@" > "$0.args"\nfor a; do case "$a" in --screenshot=*) '
+                  ': > "${a#--screenshot=}";; esac; done\n')
+  fake.chmod(0o755)
+  out = run_script("check_report.py", f"--report={page}", "--width=900",
+                   env={"PATH": str(tmp_path)})
+  assert out.returncode == 0, out.stderr[-2000:]
+  args = (tmp_path / "chromium.args").read_text().split()
+  assert {"--headless", "--window-size=900,12000", f"--screenshot={tmp_path / 'report.png'}",
+          f"file://{page}"} <= set(args)
+  assert (tmp_path / "report.png").exists() and out.stdout.startswith(
+      f"Wrote {tmp_path / 'report.png'}")
+
+
 def test_readme_tables_are_regenerated_from_a_report(tmp_path):
   rep = workdirs.read_json(FIXTURE)
   readme = tmp_path / "README.md"
