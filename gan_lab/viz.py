@@ -147,7 +147,7 @@ def first_layer_filters(kernel: np.ndarray, path: str, input_shape) -> str:
             "as images")
   else:
     filters = np.moveaxis(kernel, -1, 0)
-    what = f"first-layer filters: {len(filters)} of {kernel.shape[0]}x{kernel.shape[1]}"
+    what = f"the {len(filters)} first-layer filters, {kernel.shape[0]}x{kernel.shape[1]}"
     if filters.shape[-1] not in (1, 3):
       filters = filters[..., :1]
       what += f" (input channel 0 of {kernel.shape[2]})"

@@ -121,7 +121,7 @@ def test_filters_have_a_title_and_a_colour_bar(tmp_path, saved):
   kernel = np.random.default_rng(0).normal(size=(3, 3, 1, 8))
   path = viz.first_layer_filters(kernel, str(tmp_path / "filters.png"), (28, 28, 1))
   fig = saved[path]
-  assert "8 of 3x3" in fig.get_suptitle()
+  assert fig.get_suptitle() == "the 8 first-layer filters, 3x3"
   (bar,) = [ax for ax in fig.axes if "scaled per filter" in ax.get_ylabel()]
   assert bar.get_ylim() == (0.0, 1.0)
 
