@@ -16,17 +16,14 @@ _SPARE_COLORS = ("tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive
 # One line style and marker per row (model) of a figure, in the rows' order.
 _ROW_STYLES = ("-", "--", ":", "-.")
 _ROW_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+# "robust" is a wide translucent band under the lines: it often equals the strongest attack,
+# which must stay visible.
+_BAND = {"linewidth": 7, "alpha": 0.35}
 
 
 def _save(fig: Figure, path: str) -> str:
   fig.savefig(path, dpi=100, bbox_inches="tight")
   return path
-
-
-def _legend_right(ax, **kwargs) -> None:
-  """The legend beside the axes, where it hides no data."""
-  ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8,
-            **kwargs)
 
 
 def training_curves(records: list[dict], path: str) -> str:
@@ -58,7 +55,8 @@ def metric_curves(x, series: dict, path: str, xlabel: str, ylabel: str, title: s
   ax.set_xlabel(xlabel)
   ax.set_ylabel(ylabel)
   ax.set_title(title)
-  _legend_right(ax)
+  # Beside the axes, where it hides no data.
+  ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
   ax.grid(alpha=0.3)
   return _save(fig, path)
 
@@ -89,16 +87,15 @@ def attack_curves(eps, rows: dict, path: str, ylabel: str, title: str = "") -> s
     styles[row] = {"linestyle": _ROW_STYLES[i % len(_ROW_STYLES)],
                    "marker": _ROW_MARKERS[i % len(_ROW_MARKERS)]}
     for attack, y in series.items():
-      style = ({"linestyle": styles[row]["linestyle"], "linewidth": 7, "alpha": 0.35,
-                "zorder": 1} if attack == "robust" else {**styles[row], "zorder": 2})
+      style = ({"linestyle": styles[row]["linestyle"], **_BAND, "zorder": 1}
+               if attack == "robust" else {**styles[row], "zorder": 2})
       ax.plot(eps, np.asarray(y, np.float64), color=colors[attack], label=f"{row}, {attack}",
               **style)
   ax.set_xlabel("eps (L-inf)")
   ax.set_ylabel(ylabel)
   ax.set_title(title)
   ax.grid(alpha=0.3)
-  attack_handles = [Line2D([], [], color=c, **({"linewidth": 7, "alpha": 0.35}
-                                               if a == "robust" else {}))
+  attack_handles = [Line2D([], [], color=c, **(_BAND if a == "robust" else {}))
                     for a, c in colors.items()]
   fig.legend(attack_handles, list(colors), title="attack", loc="outside right upper",
              fontsize=8)
@@ -119,7 +116,7 @@ def image_grid(images: np.ndarray, path: str, *, titles=None, ncols: int | None 
   nrows = math.ceil(n / ncols)
   fig = Figure(figsize=(1.3 * ncols + (1.0 if colorbar else 0),
                         1.3 * nrows + (0.2 * nrows if titles else 0) + (0.4 if title else 0)),
-               layout="constrained" if title or colorbar else None)
+               layout="constrained")
   for i in range(n):
     ax = fig.add_subplot(nrows, ncols, i + 1)
     img = images[i]
