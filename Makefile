@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean check-report
 
 install: $(STAMP)
 
@@ -26,6 +26,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# A screenshot of a tour's report.html at reading width (headless Chromium; without one it
+# says so and does nothing), to see how the report reads. Not part of `make test`.
+# REPORT defaults to the newest `make demo` report.
+REPORT ?= $(lastword $(sort $(wildcard runs/demo-*/report.html)))
+check-report: $(STAMP)
+	$(BIN)/python experiments/check_report.py --report=$(REPORT)
 
 clean:
 	rm -rf $(VENV) runs

@@ -15,7 +15,7 @@ from ml_collections import config_flags
 
 from gan_lab.core import cli
 from gan_lab.core.errors import UserError
-from gan_lab.studies import vat_comparison
+from gan_lab.studies import tables, vat_comparison
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "A VAT config.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Holds one run per variant and seed.")
@@ -34,7 +34,7 @@ def main(argv):
   print("| variant | test error, mean ± std | per seed |\n|---|---|---|")
   for name, row in table.items():
     per_seed = ", ".join(f"{e:.3f}" for e in row["test_error"])
-    print(f"| {name} | {row['mean']:.3f} ± {row['std']:.3f} | {per_seed} |")
+    print(f"| {name} | {tables.mean_std(row['test_error'])} | {per_seed} |")
   workdir = os.path.abspath(_WORKDIR.value)
   print(f"Results in {os.path.join(workdir, vat_comparison.RESULTS_FILE)} and "
         f"{os.path.join(workdir, vat_comparison.CURVES_FILE)}")

@@ -1,3 +1,4 @@
+import io
 import json
 import os
 
@@ -5,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import REPO, load_config_file, run_script, tiny_config
 from gan_lab import data, models
@@ -187,6 +189,22 @@ def test_training_runs_and_samples_survive_a_restore(tiny_run):
   assert not np.allclose(a, c)
   z = jax.random.normal(jax.random.key(1), (6, config.gan.codings))
   np.testing.assert_allclose(a, np.asarray(gan.generate(state, z)), rtol=1e-6, atol=1e-6)
+
+
+def test_tensorboard_gets_each_evals_sample_grid(tiny_run):
+  """TensorBoard shows the samples of each eval as an image, not only the scalars."""
+  from tensorboard.backend.event_processing import event_accumulator
+  config, workdir, state = tiny_run
+  acc = event_accumulator.EventAccumulator(str(workdir / "tensorboard"),
+                                           size_guidance={event_accumulator.IMAGES: 0})
+  acc.Reload()
+  (event,) = acc.Images("test_samples")  # eval_every = num_steps = 8: one eval.
+  assert event.step == 8
+  grid = np.asarray(Image.open(io.BytesIO(event.encoded_image_string)))
+  assert grid.shape == (2 * 28, 8 * 28, 3)  # 16 samples, 8 to a row.
+  samples = np.asarray(gan.generate(state, gan.fixed_codings(config, config.gan.num_grid)))
+  np.testing.assert_allclose(grid[28:, 28:56, 0] / 255, samples[9, ..., 0], atol=1.5 / 255)
+  assert "test_samples" not in writers.read_metrics(str(workdir))[-1]
 
 
 def test_dense_gan_config_trains(tmp_path):

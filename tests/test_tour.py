@@ -1,11 +1,14 @@
 """The tour (`make demo`): every stage runs and reports; failures are contained; the README's
 results block is regenerated from a report."""
 
+import html
 import importlib.metadata
+import json
 import os
 import re
 
 import pytest
+from PIL import Image
 
 from conftest import REPO, load_config_file, run_script
 
@@ -32,9 +35,13 @@ def test_tiny_tour_reports_every_stage_with_a_figure_and_a_table(tmp_path):
     assert all(len(row) == len(s["columns"]) for row in s["rows"])
     assert s["title"] in markdown and s["sentence"] in markdown
     assert tables.markdown_table(s["columns"], s["rows"]) in markdown
-    for figure in s["figures"]:
-      assert (workdir / figure).stat().st_size > 1000
-      assert f"]({figure})" in markdown
+    for figure in s["figures"]:  # Each with a caption that says what it shows.
+      assert (workdir / figure["path"]).stat().st_size > 1000
+      assert f"]({figure['path']})\n\n*{figure['caption']}*" in markdown
+      assert f"<figcaption>{html.escape(figure['caption'])}</figcaption>" in page
+  attacks = next(s for s in rep["sections"] if s["key"] == "attacks")["figures"]
+  assert [f["caption"].split(":")[0] for f in attacks] == ["Untargeted"] * 2 + [
+      "Targeted at class 3"] * 2
   # Self-contained: every figure is embedded, nothing is linked.
   assert page.count('src="data:image/png;base64,') == sum(len(s["figures"]) for s in
                                                             rep["sections"])
@@ -79,6 +86,68 @@ def test_a_signal_stops_the_whole_tour_not_one_stage(tmp_path, monkeypatch):
   with pytest.raises(loop.Stopped):
     tour.run(config, str(tmp_path / "t"))
   assert not os.path.exists(tmp_path / "t" / "report.json")
+
+
+def _report_with_figures(tmp_path, captions: bool) -> dict:
+  """The committed report, its figures small PNGs in `tmp_path`, with captions or (as
+  reports from before captions) bare paths."""
+  rep = workdirs.read_json(FIXTURE)
+  for s in rep["sections"]:
+    for path in s["figures"]:
+      os.makedirs(tmp_path / os.path.dirname(path), exist_ok=True)
+      Image.new("RGB", (4, 4)).save(tmp_path / path)
+    if captions:
+      s["figures"] = [{"path": path, "caption": f"What {path} shows <here>."}
+                      for path in s["figures"]]
+  return rep
+
+
+def test_report_figures_have_captions_and_the_config_is_folded(tmp_path):
+  rep = _report_with_figures(tmp_path, captions=True)
+  page, markdown = report.to_html(rep, str(tmp_path)), report.to_markdown(rep)
+  figures = [f for s in rep["sections"] for f in s["figures"]]
+  assert page.count("<figcaption>") == len(figures) > 10
+  for f in figures:
+    caption = html.escape(f["caption"])
+    assert f'<img alt="{caption}" ' in page and f"<figcaption>{caption}</figcaption>" in page
+    assert f"![{f['caption']}]({f['path']})\n\n*{f['caption']}*\n" in markdown
+  # The config, most of the page's height, is folded away: the only <pre>, in a <details>.
+  (folded,) = re.findall(r"<details><summary>Config</summary><pre>(.*?)</pre></details>", page,
+                         re.S)
+  assert json.loads(html.unescape(folded)) == rep["config"] and page.count("<pre>") == 1
+  assert re.search(r"<details><summary>Config</summary>\n\n```json\n.*\n```\n\n</details>",
+                   markdown, re.S)
+
+
+def test_a_report_from_before_captions_still_renders(tmp_path):
+  rep = _report_with_figures(tmp_path, captions=False)
+  page, markdown = report.to_html(rep, str(tmp_path)), report.to_markdown(rep)
+  for path in (f for s in rep["sections"] for f in s["figures"]):
+    assert f"<figcaption>{os.path.basename(path)}</figcaption>" in page
+    assert f"]({path})" in markdown
+
+
+def test_check_report_screenshots_with_a_browser_and_does_nothing_without(tmp_path):
+  page = tmp_path / "report.html"
+  page.write_text("<p>report</p>")
+  out = run_script("check_report.py", f"--report={page}", env={"PATH": str(tmp_path)})
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert out.stdout == "None of chromium, chromium-browser, google-chrome is installed, so no " \
+                       "screenshot was taken.\n"
+  assert os.listdir(tmp_path) == ["report.html"]
+  # A stand-in browser that writes the screenshot it is asked for and records its arguments.
+  fake = tmp_path / "chromium"
+  fake.write_text('#!/bin/sh\necho "$@" > "$0.args"\nfor a; do case "$a" in --screenshot=*) '
+                  ': > "${a#--screenshot=}";; esac; done\n')
+  fake.chmod(0o755)
+  out = run_script("check_report.py", f"--report={page}", "--width=900",
+                   env={"PATH": str(tmp_path)})
+  assert out.returncode == 0, out.stderr[-2000:]
+  args = (tmp_path / "chromium.args").read_text().split()
+  assert {"--headless", "--window-size=900,12000", f"--screenshot={tmp_path / 'report.png'}",
+          f"file://{page}"} <= set(args)
+  assert (tmp_path / "report.png").exists() and out.stdout.startswith(
+      f"Wrote {tmp_path / 'report.png'}")
 
 
 def test_readme_tables_are_regenerated_from_a_report(tmp_path):

@@ -12,7 +12,7 @@ from gan_lab import attacks, data
 from gan_lab.core.config import vat_config
 from gan_lab.core.errors import UserError
 from gan_lab.runs import loop
-from gan_lab.studies import vat_comparison
+from gan_lab.studies import tables, vat_comparison
 from gan_lab.training import vat
 
 
@@ -84,6 +84,11 @@ def test_comparison_rows_are_named_by_the_number_of_labels():
       "supervised_100", "vat_100", "vat_entmin_100", "supervised_all"]
   with pytest.raises(UserError, match="needs vat.labels_per_class > 0"):
     vat_comparison.variants(small_vat_config(labels_per_class=0))
+
+
+def test_one_seed_shows_its_value_not_a_spread_of_zero():
+  assert tables.mean_std([0.18]) == "0.180 (1 seed)"
+  assert tables.mean_std([0.1, 0.2, 0.3]) == f"0.200 ± {np.std([0.1, 0.2, 0.3]):.3f}"
 
 
 def test_labelled_split_is_balanced_and_reproducible():

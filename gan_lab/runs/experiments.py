@@ -23,7 +23,8 @@ class Experiment:
   # device, pmap style.
   make_train_step: Callable[..., Callable[..., Any]]
   # (config, mesh, test Batcher, test size, workdir) -> evaluate(state, step) -> named
-  # metrics; the loop logs them as test_<name> (and the step's as train_<name>).
+  # metrics; the loop logs them as test_<name> (and the step's as train_<name>). A value of
+  # shape [N, H, W, C] (images in [0, 1]) goes to TensorBoard as an image grid instead.
   make_evaluate: Callable[..., Callable[..., dict]]
   # (state, config, test arrays, workdir) -> paths of figures written at the end of a run.
   figures: Callable[..., list] = lambda *args: []

@@ -219,13 +219,15 @@ def train_and_evaluate(config, workdir: str, restart: bool = False):
             raise TrainingDiverged(message)
           scalars = {f"train_{k}": float(np.mean(v)) for k, v in metrics.items()}
           history.append({"step": end, **scalars})
+          images = {}
           if end == total or (config.eval_every > 0 and end % config.eval_every == 0):
-            scalars.update({f"test_{k}": v for k, v in evaluate(state, end).items()})
+            for k, v in evaluate(state, end).items():
+              (images if np.ndim(v) == 4 else scalars)[f"test_{k}"] = v
             history[-1].update(scalars)
             for warning in experiment.diagnose(config, history):
               logging.warning("Step %d: %s", end, warning)
           if writer:
-            writer.write(end, scalars)
+            writer.write(end, scalars, images)
           progress.update(end, scalars)
           # Preemption (SIGTERM) or Ctrl-C: keep the chunk just finished, then stop.
           stop = end < total and (bool(received) or (

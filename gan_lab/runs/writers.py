@@ -39,7 +39,8 @@ def read_metrics(workdir: str) -> list[dict]:
 
 
 class MetricWriter:
-  """Appends `{"step": s, name: value, ...}` lines to metrics.jsonl and scalars to TensorBoard."""
+  """Appends `{"step": s, name: value, ...}` lines to metrics.jsonl, and scalars and image
+  grids to TensorBoard."""
 
   def __init__(self, workdir: str, resume_step: int = 0):
     self._path = os.path.join(workdir, METRICS_FILE)
@@ -59,13 +60,18 @@ class MetricWriter:
     self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"),
                                           purge_step=resume_step + 1 if resume_step else None)
 
-  def write(self, step: int, scalars: dict) -> None:
+  def write(self, step: int, scalars: dict, images: dict | None = None) -> None:
+    """`scalars` to both; `images` ({name: [N, H, W, C] in [0, 1]}) to TensorBoard only, each
+    as one grid."""
     record = {"step": int(step), **{k: _to_json(v) for k, v in scalars.items()}}
     with open(self._path, "a") as f:
       f.write(json.dumps(record) + "\n")
     for k, v in record.items():
       if k != "step" and v is not None:
         self._tb.add_scalar(k, v, step)
+    for k, v in (images or {}).items():
+      self._tb.add_images(k, np.clip(np.asarray(v, np.float32), 0.0, 1.0), step,
+                          dataformats="NHWC")
 
   def close(self) -> None:
     self._tb.close()

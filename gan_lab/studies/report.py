@@ -3,8 +3,9 @@
 regenerated from a report.json by experiments/readme_tables.py.
 
 A report is {title, date, machine, versions, total_seconds, config, sections}; a section is
-{key, title, status (ok, failed, skipped), error?, sentence, columns, rows, notes, figures
-(paths relative to the report), seconds}.
+{key, title, status (ok, failed, skipped), error?, sentence, columns, rows, notes, figures,
+seconds}, each figure {path (relative to the report), caption (what it shows)}. Reports from
+before captions list bare paths; they read with the file name as the caption.
 """
 
 import base64
@@ -67,6 +68,12 @@ def make(sections: list[dict], config, seconds: float) -> dict:
           "config": json.loads(config.to_json_best_effort()), "sections": sections}
 
 
+def _figures(section: dict) -> list[dict]:
+  """The section's figures as {path, caption}, also those of a report from before captions."""
+  return [f if isinstance(f, dict) else {"path": f, "caption": os.path.basename(f)}
+          for f in section["figures"]]
+
+
 def _status_line(section: dict) -> str:
   if section["status"] == "ok":
     return f"{section['seconds']:.0f} s"
@@ -84,12 +91,13 @@ def to_markdown(rep: dict) -> str:
     out.append(s["sentence"] + "\n")
     out.append(markdown_table(s["columns"], s["rows"]))
     out += [note + "\n" for note in s["notes"]]
-    out += [f"![{os.path.basename(f)}]({f})\n" for f in s["figures"]]
+    out += [f"![{f['caption']}]({f['path']})\n\n*{f['caption']}*\n" for f in _figures(s)]
   out.append("## The run\n")
   out.append(markdown_table(["stage", "status", "seconds"],
                             [[s["key"], s["status"], s["seconds"]] for s in rep["sections"]]))
   out.append(markdown_table(["package", "version"], list(rep["versions"].items())))
-  out.append("Config:\n\n```json\n" + json.dumps(rep["config"], indent=2) + "\n```\n")
+  out.append("<details><summary>Config</summary>\n\n```json\n" +
+             json.dumps(rep["config"], indent=2) + "\n```\n\n</details>\n")
   return "\n".join(out)
 
 
@@ -100,12 +108,11 @@ def _html_table(columns, rows) -> str:
   return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _embedded(path: str) -> str:
+def _embedded(path: str, caption: str) -> str:
   with open(path, "rb") as f:
     data = base64.b64encode(f.read()).decode("ascii")
-  return (f'<figure><img alt="{html.escape(os.path.basename(path))}" '
-          f'src="data:image/png;base64,{data}"><figcaption>{html.escape(os.path.basename(path))}'
-          "</figcaption></figure>")
+  return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+          f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
 def to_html(rep: dict, workdir: str) -> str:
@@ -118,12 +125,14 @@ def to_html(rep: dict, workdir: str) -> str:
       continue
     parts.append(f"<p>{e(s['sentence'])}</p>{_html_table(s['columns'], s['rows'])}")
     parts += [f"<p>{e(note)}</p>" for note in s["notes"]]
-    parts += [_embedded(os.path.join(workdir, f)) for f in s["figures"]]
+    parts += [_embedded(os.path.join(workdir, f["path"]), f["caption"]) for f in _figures(s)]
   parts.append("<h2>The run</h2>")
   parts.append(_html_table(["stage", "status", "seconds"],
                            [[s["key"], s["status"], s["seconds"]] for s in rep["sections"]]))
   parts.append(_html_table(["package", "version"], list(rep["versions"].items())))
-  parts.append(f"<pre>{e(json.dumps(rep['config'], indent=2))}</pre>")
+  # Folded: the config is most of the page's height and few readers need it.
+  parts.append(f"<details><summary>Config</summary><pre>{e(json.dumps(rep['config'], indent=2))}"
+               "</pre></details>")
   style = ("body{font-family:sans-serif;max-width:62em;margin:2em auto;padding:0 1em}"
            "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;"
            "padding:2px 8px;text-align:right}img{max-width:100%}figure{display:inline-block;"

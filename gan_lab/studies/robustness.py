@@ -27,6 +27,14 @@ def _title(class_names, probs) -> str:
   return f"{class_names[k]} ({probs[k]:.2f})"
 
 
+def _kind(spec: AttackSpec) -> str:
+  """"untargeted", or "targeted" and at which class, for figure titles."""
+  if not spec.targeted:
+    return "untargeted"
+  return ("targeted at a random other class" if spec.target_class is None else
+          f"targeted at class {spec.target_class}")
+
+
 def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
                    out: str | None = None, seed: int = 0, panda_eps: float | None = None,
                    num_panda: int = 4) -> str:
@@ -35,7 +43,8 @@ def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
   `out` (default `<workdir>/attacks/<k>`, the next free k) gets attack_results.json,
   accuracy_vs_eps.png and panda.png: `num_panda` test images the model gets right,
   the strongest attack's perturbation at `panda_eps` (default the largest eps) and the
-  adversarial image, each with the predicted class and its probability.
+  adversarial image, each with the predicted class and its probability. Targeted,
+  accuracy_vs_eps.png shows the targeted success rate instead of accuracy.
   """
   config, state, step = experiments.restore_classifier(workdir)
   ds = data.info(config.dataset)
@@ -71,12 +80,15 @@ def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
                "seed": seed, "spec": dataclasses.asdict(spec), "results": results,
                "warnings": warnings}, f, indent=2)
   eps = [r["eps"] for r in results]
-  names = ["clean", *spec.attacks, "robust"]
-  series = {n: [r["robust_accuracy" if n == "robust" else f"accuracy_{n}"] for r in results]
-            for n in names}
-  viz.metric_curves(eps, series, os.path.join(out, "accuracy_vs_eps.png"), "eps (L-inf)",
-                    "test accuracy", f"{config.model} on {config.dataset}" +
-                    (" (targeted)" if spec.targeted else ""))
+  if spec.targeted:  # What a targeted attack is after: examples sent to their target.
+    series = {a: [r[f"success_{a}"] for r in results] for a in spec.attacks}
+    ylabel = "targeted success rate"
+  else:
+    series = {n: [r["robust_accuracy" if n == "robust" else f"accuracy_{n}"] for r in results]
+              for n in ("clean", *spec.attacks, "robust")}
+    ylabel = "test accuracy"
+  viz.attack_curves(eps, {config.model: series}, os.path.join(out, "accuracy_vs_eps.png"),
+                    ylabel, f"{config.model} on {config.dataset}, {_kind(spec)}")
 
   # The panda figure: correctly classified test images and the strongest attack's result.
   fn = jax.jit(inference.logits_fn(state))
@@ -93,7 +105,8 @@ def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
   adv_probs = np.asarray(jax.nn.softmax(fn(x_adv)))
   viz.adversarial_examples(x[right], x_adv, [_title(ds.class_names, p) for p in probs[right]],
                            [_title(ds.class_names, p) for p in adv_probs],
-                           os.path.join(out, "panda.png"))
+                           os.path.join(out, "panda.png"),
+                           title=f"{spec.attacks[-1]} at eps {panda_eps:g}, {_kind(spec)}")
   return out
 
 
@@ -140,8 +153,10 @@ def transfer(target_workdir: str, surrogates: dict, eps_list, spec: AttackSpec =
 
 
 def plot_rows(rows: dict, metric: str, attack_names, path: str, title: str) -> str:
-  """`metric` ("accuracy" or "success") against eps, one line per (row, attack)."""
+  """`metric` ("accuracy" or "success") against eps, one line per (row, attack): a colour
+  per attack and a line style per row."""
   eps = [r["eps"] for r in next(iter(rows.values()))]
-  series = {f"{name}, {a}": [r[f"{metric}_{a}"] for r in results]
-            for name, results in rows.items() for a in attack_names}
-  return viz.metric_curves(eps, series, path, "eps (L-inf)", metric, title)
+  series = {name: {a: [r[f"{metric}_{a}"] for r in results] for a in attack_names}
+            for name, results in rows.items()}
+  return viz.attack_curves(eps, series, path, "test accuracy" if metric == "accuracy" else
+                           "attack success rate", title)

@@ -3,6 +3,8 @@
 import json
 import os
 
+import numpy as np
+
 from gan_lab.runs import workdirs
 
 
@@ -13,6 +15,15 @@ def cell(value) -> str:
   if isinstance(value, float):
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
   return "" if value is None else str(value)
+
+
+def mean_std(values) -> str:
+  """"mean ± std" of per-seed values; one value alone reads "value (1 seed)", since a std of 0
+  from one seed would pass for a measured spread."""
+  values = np.asarray(values, np.float64)
+  if len(values) == 1:
+    return f"{values[0]:.3f} (1 seed)"
+  return f"{values.mean():.3f} ± {values.std():.3f}"
 
 
 def markdown_table(columns, rows) -> str:

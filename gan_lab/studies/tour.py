@@ -5,7 +5,7 @@ its experiment script calls (`cnn_vs_mlp.compare_models`, `loop.train_and_evalua
 `robustness.attack_workdir`, `robustness.transfer`, `robustness.compare`,
 `vat_comparison.compare`, `poison_sweep.sweep`), so the tour has no code path of its own.
 Stage <key> writes its runs into <workdir>/<key>/ and returns a section: a table, figures
-and one sentence built from the measured numbers. `studies.report` writes the sections as
+with captions that say what they show, and one sentence built from the measured numbers. `studies.report` writes the sections as
 report.md, a self-contained report.html and report.json. A stage that fails is reported in one sentence; stages that
 need its runs are skipped, the others go on.
 """
@@ -31,7 +31,8 @@ class Stage(NamedTuple):
   key: str      # The config field with its settings, and its folder in the workdir.
   title: str
   needs: tuple  # Keys of the stages whose runs it uses.
-  # (its config, its folder, {run name: workdir} of earlier stages) -> section fields.
+  # (its config, its folder, {run name: workdir} of earlier stages) -> section fields, the
+  # figures as {path, caption}.
   run: Callable[..., dict]
 
 
@@ -42,6 +43,10 @@ def _pick_eps(eps_list, wanted: float) -> float:
 
 def _moves(a: float, b: float) -> str:
   return "raises" if b > a else "lowers" if b < a else "keeps"
+
+
+def _figure(path: str, caption: str) -> dict:
+  return {"path": path, "caption": caption}
 
 
 def _cnn_vs_mlp(config, out, runs) -> dict:
@@ -63,8 +68,12 @@ def _cnn_vs_mlp(config, out, runs) -> dict:
           "notes": [f"The lecture's arithmetic: a 100x100 image into Dense(1000) has "
                     f"{a['dense_params']:,} parameters; a 3x3 conv with 32 filters on it has "
                     f"{a['conv_params']:,}."],
-          "figures": [os.path.join(cnn["workdir"], f)
-                      for f in ("curves.png", "filters.png", "feature_maps.png")]}
+          "figures": [_figure(os.path.join(cnn["workdir"], f), caption) for f, caption in (
+              ("curves.png", "The CNN's training: loss, accuracy and gradient norm on the "
+               "training batches and on the test split, over steps."),
+              ("filters.png", "The CNN's first-layer filters after training."),
+              ("feature_maps.png", "The CNN's first conv layer on one test digit: every "
+               "feature map it computes."))]}
 
 
 @functools.lru_cache(maxsize=4)
@@ -100,12 +109,18 @@ def _gan(config, out, runs) -> dict:
               f"real digits judged by the same CNN.")
   return {"sentence": sentence, "columns": columns, "rows": rows,
           "notes": [f"Warning: {w}" for w in gan.diagnose(config, history)],
-          "figures": [os.path.join(out, "samples.png"), os.path.join(out, "curves.png")]}
+          "figures": [
+              _figure(os.path.join(out, "samples.png"),
+                      f"The {config.gan.generator}'s samples after {last['step']:,} steps, from "
+                      "the run's fixed codings."),
+              _figure(os.path.join(out, "curves.png"),
+                      "The GAN's training: D's and G's losses, D(x) and D(G(z)), gradient norms "
+                      "and the CNN-judged sample quality, over steps.")]}
 
 
 def _attacks(config, out, runs) -> dict:
   eps = list(config.eps)
-  results = {}
+  results, figures = {}, []
   for kind, spec in (
       ("untargeted", attacks.AttackSpec(pgd_steps=config.pgd_steps)),
       ("targeted", attacks.AttackSpec(attacks=("fgsm", "pgd"), pgd_steps=config.pgd_steps,
@@ -113,6 +128,18 @@ def _attacks(config, out, runs) -> dict:
     path = robustness.attack_workdir(runs["cnn"], eps, spec, out=os.path.join(out, kind),
                                      seed=config.seed)
     results[kind] = workdirs.read_json(os.path.join(path, robustness.RESULTS_FILE))["results"]
+    if kind == "untargeted":
+      label, shown = "Untargeted", ("test accuracy clean, under noise, FGSM and PGD, and the "
+                                    "per-example worst case (grey band)")
+    else:
+      label = f"Targeted at class {config.target_class}"
+      shown = "the share of the other digits that FGSM and PGD send there"
+    figures += [_figure(os.path.join(path, "accuracy_vs_eps.png"), f"{label}: {shown}, against "
+                        "eps."),
+                _figure(os.path.join(path, "panda.png"),
+                        f"{label}: PGD-{config.pgd_steps} at eps {max(eps):g} on digits the CNN "
+                        "gets right; original, perturbation (rescaled to be seen) and "
+                        "adversarial digit, each with the CNN's prediction.")]
   rows = [[u["eps"], u["accuracy_clean"], u["accuracy_noise"], u["accuracy_fgsm"],
            u["accuracy_pgd"], u["robust_accuracy"], t["success_fgsm"], t["success_pgd"]]
           for u, t in zip(results["untargeted"], results["targeted"])]
@@ -130,9 +157,7 @@ def _attacks(config, out, runs) -> dict:
           "rows": rows,
           "notes": ["Accuracy on the test split; the last two columns are targeted success "
                     "rates."],
-          "figures": [os.path.join(out, "untargeted", f) for f in ("accuracy_vs_eps.png",
-                                                                   "panda.png")]
-                     + [os.path.join(out, "targeted", "panda.png")]}
+          "figures": figures}
 
 
 def _transfer(config, out, runs) -> dict:
@@ -152,7 +177,9 @@ def _transfer(config, out, runs) -> dict:
   return {"sentence": sentence, "columns": ["crafted on", "eps", "FGSM success", "PGD success"],
           "rows": [[name, r["eps"], r["success_fgsm"], r["success_pgd"]]
                    for name, results in rows.items() for r in results],
-          "figures": [figure]}
+          "figures": [_figure(figure, "Attack success on the CNN against eps: FGSM and PGD "
+                              "crafted on the CNN itself (white-box) and on the MLP (black-box "
+                              "transfer).")]}
 
 
 def _adversarial_training(config, out, runs) -> dict:
@@ -183,7 +210,8 @@ def _adversarial_training(config, out, runs) -> dict:
           "notes": [f"The FGSM-trained model: {writers.read_metrics(trained)[-1]['step']} steps "
                     f"of alpha {config.train.adv.alpha} * CE(x) + {1 - config.train.adv.alpha:g}"
                     f" * CE(FGSM(x)) at eps {config.train.adv.eps}."],
-          "figures": [figure]}
+          "figures": [_figure(figure, "Test accuracy under FGSM and PGD against eps: the "
+                              "normal CNN and the FGSM-trained one.")]}
 
 
 def _vat(config, out, runs) -> dict:
@@ -197,7 +225,9 @@ def _vat(config, out, runs) -> dict:
               f"labels and steps) to {semi:.3f}.")
   return {"sentence": sentence, "columns": ["variant", "labels", "steps", "test error"],
           "rows": [[n, int(labels), config.num_steps, table[n]["mean"]] for n in names],
-          "figures": [os.path.join(out, vat_comparison.CURVES_FILE)]}
+          "figures": [_figure(os.path.join(out, vat_comparison.CURVES_FILE),
+                              f"Test error over training with {labels} labels: supervised "
+                              "only, and with VAT's term on the unlabelled images.")]}
 
 
 def _poisoning(config, out, runs) -> dict:
@@ -216,7 +246,11 @@ def _poisoning(config, out, runs) -> dict:
                       f"{p.source_class}s read as {p.target_class}"],
           "rows": [[r["fraction"], r["test_accuracy"], r["test_target_class_accuracy"],
                     r["test_attack_success"]] for r in result["runs"]],
-          "figures": [os.path.join(out, poison_sweep.CURVE_FILE)]}
+          "figures": [_figure(os.path.join(out, poison_sweep.CURVE_FILE),
+                              f"Against the share of {p.source_class}s relabelled as "
+                              f"{p.target_class}s: test accuracy, accuracy on the "
+                              f"{p.source_class}s and the share of them read as "
+                              f"{p.target_class}.")]}
 
 
 STAGES = (
@@ -277,8 +311,8 @@ def run(config, workdir: str, on_stage: Callable[[int, int, dict], None] | None 
         logging.error("Tour stage %s failed:\n%s", stage.key, traceback.format_exc())
         section.update(status="failed", error=_failure(e))
     section["seconds"] = time.time() - began
-    section["figures"] = [os.path.relpath(f, workdir) for f in section["figures"]
-                          if os.path.exists(f)]
+    section["figures"] = [{**f, "path": os.path.relpath(f["path"], workdir)}
+                          for f in section["figures"] if os.path.exists(f["path"])]
     sections.append(section)
     if on_stage:
       on_stage(i, len(stages), section)

@@ -177,9 +177,9 @@ def fixed_codings(config, num: int):
 
 
 def make_evaluate(config, workdir: str, judge: sample_quality.Judge | None = None):
-  """Every eval: a sample grid from the run's fixed codings (`<workdir>/samples/`) and, with
-  a `judge` (the classifier of `config.gan.classifier_workdir`), the judged quality of
-  `num_eval_samples` samples."""
+  """Every eval: a sample grid from the run's fixed codings (`<workdir>/samples/`, and as
+  "samples" for TensorBoard) and, with a `judge` (the classifier of
+  `config.gan.classifier_workdir`), the judged quality of `num_eval_samples` samples."""
   z = fixed_codings(config, config.gan.num_grid)
   sample = jax.jit(generate)
   eval_z = None if judge is None else jax.random.normal(
@@ -197,7 +197,7 @@ def make_evaluate(config, workdir: str, judge: sample_quality.Judge | None = Non
       if scores:
         with open(path + ".json", "w") as f:
           json.dump({k: np.asarray(v).tolist() for k, v in scores.items()}, f)
-    return {k: v for k, v in scores.items() if np.ndim(v) == 0}
+    return {"samples": images, **{k: v for k, v in scores.items() if np.ndim(v) == 0}}
 
   return evaluate
 
