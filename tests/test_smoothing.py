@@ -1,4 +1,5 @@
 import math
+import os
 import statistics
 
 import jax
@@ -6,8 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_lab import smoothing
+from conftest import load_config_file, tiny_config
+from gan_lab import data, inference, smoothing
+from gan_lab.core.config import smoothing_config
 from gan_lab.core.errors import UserError
+from gan_lab.runs import loop, writers
+from gan_lab.training import classifier
 
 SIGMA, THRESHOLD = 0.25, 0.5
 PHI_INV = statistics.NormalDist().inv_cdf  # The standard library's, not scipy's.
@@ -152,3 +157,47 @@ def test_bad_arguments_are_one_sentence(kwargs, match):
     del args["n0"]
     with pytest.raises(UserError, match=match):
       smoothing.predict(always_3, **args)
+
+
+def noisy_config(sd, **overrides):
+  config = smoothing_config()
+  config.update(tiny_config(**overrides).to_dict())
+  config.gaussian_noise_sd = sd
+  return config
+
+
+def test_the_noise_changes_the_training_batch_only():
+  batch = {k: v[:32] for k, v in data.load("mnist5k", "train").items()}
+  clean = inference.to_float(batch["image"])
+  rng = jax.random.key(1)
+  noisy = classifier.train_images(noisy_config(0.5), batch["image"], rng)
+  delta = np.asarray(noisy - clean)
+  assert abs(delta.std() - 0.5) < 0.01 and abs(delta.mean()) < 0.01
+  assert noisy.min() < -0.5 and noisy.max() > 1.5  # Not clipped, as the reference.
+  # Per example: the first 8 rows are the same in a batch of 8.
+  np.testing.assert_array_equal(
+      classifier.train_images(noisy_config(0.5), batch["image"][:8], rng), noisy[:8])
+  np.testing.assert_array_equal(
+      classifier.train_images(noisy_config(0.0), batch["image"], rng), clean)
+  # The step: with sd 0 (or a config without the field) as before; with noise another loss.
+  config = tiny_config()
+  state = classifier.init_state(config, jax.random.key(0), 10)
+  losses = [float(jax.jit(classifier.make_train_step(c))(state, batch, rng)[1]["loss"])
+            for c in (config, noisy_config(0.0), noisy_config(0.5))]
+  assert losses[0] == losses[1] != losses[2]
+
+
+def test_the_smoothing_config_trains_and_evaluates_on_clean_images(tmp_path):
+  config = load_config_file("smooth_cnn_mnist5k")
+  assert config.gaussian_noise_sd > 0
+  config.update(num_steps=4, log_every=2, eval_every=0, checkpoint_every=0)
+  state = loop.train_and_evaluate(config, str(tmp_path / "run"))
+  last = writers.read_metrics(str(tmp_path / "run"))[-1]
+  test = data.load("mnist5k", "test")
+  clean = inference.batched(jax.jit(inference.logits_fn(state)),
+                            inference.to_float(test["image"])).argmax(-1)
+  # The logged test accuracy is that of clean images: no noise at eval.
+  assert last["test_accuracy"] == pytest.approx(np.mean(clean == test["label"]), abs=1e-6)
+  with pytest.raises(UserError, match=r"^config.gaussian_noise_sd must be >= 0; got -0.1\.$"):
+    loop.train_and_evaluate(noisy_config(-0.1), str(tmp_path / "bad"))
+  assert not os.path.exists(tmp_path / "bad")
