@@ -1,3 +1,4 @@
+import json
 import math
 import os
 import statistics
@@ -7,11 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import load_config_file, tiny_config
+from conftest import load_config_file, run_script, tiny_config
 from gan_lab import data, inference, smoothing
 from gan_lab.core.config import smoothing_config
 from gan_lab.core.errors import UserError
 from gan_lab.runs import loop, writers
+from gan_lab.studies import certification
 from gan_lab.training import classifier
 
 SIGMA, THRESHOLD = 0.25, 0.5
@@ -200,4 +202,39 @@ def test_the_smoothing_config_trains_and_evaluates_on_clean_images(tmp_path):
   assert last["test_accuracy"] == pytest.approx(np.mean(clean == test["label"]), abs=1e-6)
   with pytest.raises(UserError, match=r"^config.gaussian_noise_sd must be >= 0; got -0.1\.$"):
     loop.train_and_evaluate(noisy_config(-0.1), str(tmp_path / "bad"))
+  assert not os.path.exists(tmp_path / "bad")
+
+
+def test_certify_script_writes_results_and_refuses_bad_input(classifier_run, tmp_path):
+  workdir, _ = classifier_run
+  args = [f"--workdir={workdir}", "--sigma=0.1", "--n0=10", "--n=60", "--num_examples=6",
+          "--batch_size=32"]
+  out = run_script("certify.py", *args, "--out=c", cwd=tmp_path)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert f"Wrote {tmp_path}/c/certify.json and {tmp_path}/c/certified_accuracy.png" in (
+      out.stdout)
+  assert "| radius | certified accuracy |" in out.stdout
+  assert os.path.getsize(tmp_path / "c" / "certified_accuracy.png") > 0
+  with open(tmp_path / "c" / "certify.json") as f:
+    written = json.load(f)
+  assert written["num_examples"] == 6 and len(written["per_example"]) == 6
+  assert written["settings"] == {"sigma": 0.1, "n0": 10, "n": 60, "alpha": 0.001,
+                                 "batch_size": 32, "seed": 0}
+  examples = written["per_example"]
+  assert all(e["correct"] == (e["class"] == e["label"]) for e in examples)
+  for row in written["certified_accuracy"]:
+    assert row["accuracy"] == pytest.approx(np.mean(
+        [e["correct"] and e["radius"] >= row["radius"] for e in examples]))
+  assert written["certified_accuracy"][0]["accuracy"] > 0  # The run is ~0.89 accurate.
+  again = run_script("certify.py", *args, f"--out={tmp_path / 'c'}")
+  assert again.returncode == 2
+  assert again.stderr.strip().splitlines()[-1].startswith(
+      f"error: {tmp_path}/c/certify.json exists; choose another --out")
+  bad = run_script("certify.py", f"--workdir={workdir}", "--sigma=-1",
+                   f"--out={tmp_path / 'bad'}")
+  assert bad.returncode == 2
+  assert bad.stderr.strip().splitlines()[-1] == "error: sigma must be > 0; got -1.0."
+  # A run trained on clean images has no noise to default to.
+  with pytest.raises(UserError, match="was trained without Gaussian noise"):
+    certification.certify_workdir(workdir, out=str(tmp_path / "bad"))
   assert not os.path.exists(tmp_path / "bad")
