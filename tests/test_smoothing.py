@@ -2,6 +2,8 @@ import json
 import math
 import os
 import statistics
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -187,6 +189,30 @@ def test_the_noise_changes_the_training_batch_only():
   losses = [float(jax.jit(classifier.make_train_step(c))(state, batch, rng)[1]["loss"])
             for c in (config, noisy_config(0.0), noisy_config(0.5))]
   assert losses[0] == losses[1] != losses[2]
+
+
+_NOISE_ON_FOUR_DEVICES = """
+import jax, numpy as np
+from gan_lab import parallel
+from gan_lab.core.config import smoothing_config
+from gan_lab.training import classifier
+assert jax.device_count() == 4
+images = np.random.default_rng(0).integers(0, 256, (16, 28, 28, 1), np.uint8)
+noisy = lambda x: (classifier.train_images(smoothing_config(), x, jax.random.key(1),
+                                           parallel.AXIS),)
+split = jax.jit(parallel.data_parallel(noisy, parallel.make_mesh(), (0,), (0,)))(images)[0]
+whole = classifier.train_images(smoothing_config(), images, jax.random.key(1))
+np.testing.assert_allclose(split, whole, atol=1e-6)  # Other noise would differ by ~0.5.
+print("equal")
+"""
+
+
+def test_the_training_noise_does_not_depend_on_the_device_split():
+  out = subprocess.run([sys.executable, "-c", _NOISE_ON_FOUR_DEVICES], capture_output=True,
+                       text=True, timeout=300, env={
+                           **os.environ,
+                           "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+  assert out.returncode == 0 and out.stdout.strip() == "equal", out.stderr[-3000:]
 
 
 def test_the_smoothing_config_trains_and_evaluates_on_clean_images(tmp_path):
