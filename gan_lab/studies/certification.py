@@ -85,7 +85,7 @@ def certify_workdir(workdir: str, *, sigma: float | None = None, n0: int = 100,
                          "correct": bool(c == y)}
                         for i, (y, c, r) in enumerate(zip(labels, classes, radius))],
         "warnings": warnings}, f, indent=2)
-  grid = np.linspace(0.0, max(max_radius, *radii), 200)
+  grid = np.linspace(0.0, max(1.05 * max_radius, *radii), 200)  # Past the drop to 0.
   curve = smoothing.certified_accuracy(classes, radius, labels, grid)
   label = f"sigma {sigma:g}, n {n:,} (radius <= {max_radius:.2f})"
   viz.metric_curves(grid, {label: curve}, os.path.join(out, FIGURE_FILE), "L2 radius",
