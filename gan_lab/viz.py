@@ -46,12 +46,14 @@ def training_curves(records: list[dict], path: str) -> str:
   return _save(fig, path)
 
 
-def metric_curves(x, series: dict, path: str, xlabel: str, ylabel: str, title: str = "") -> str:
-  """One line per named series of values over the same x (e.g. accuracy vs poison fraction)."""
+def metric_curves(x, series: dict, path: str, xlabel: str, ylabel: str, title: str = "",
+                  marker: str | None = "o") -> str:
+  """One line per named series of values over the same x (e.g. accuracy vs poison fraction);
+  `marker=None` for a dense x, where markers would hide the line."""
   fig = Figure(figsize=(5, 3.5))
   ax = fig.add_subplot(1, 1, 1)
   for name, y in series.items():
-    ax.plot(x, np.asarray(y, np.float64), marker="o", label=name)  # None (NaN) leaves a gap.
+    ax.plot(x, np.asarray(y, np.float64), marker=marker, label=name)  # None (NaN): a gap.
   ax.set_xlabel(xlabel)
   ax.set_ylabel(ylabel)
   ax.set_title(title)

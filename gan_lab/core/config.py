@@ -1,8 +1,8 @@
 """Defaults shared by the configs in experiments/configs: one place for every field.
 
 `base_config()` holds what every experiment reads (data, optimizer, schedule, logging);
-`classifier_config()`, `adversarial_config()`, `poison_config()`, `vat_config()` and
-`gan_config()` add their experiment's own fields.
+`classifier_config()`, `smoothing_config()`, `adversarial_config()`, `poison_config()`,
+`vat_config()` and `gan_config()` add their experiment's own fields.
 """
 
 import ml_collections
@@ -45,6 +45,15 @@ def classifier_config() -> ml_collections.ConfigDict:
   c = base_config()
   c.model = "SeedCNN"           # A key of gan_lab.models.MODELS, or "module:Class".
   c.model_kwargs = ml_collections.ConfigDict()
+  return c
+
+
+def smoothing_config() -> ml_collections.ConfigDict:
+  """A classifier trained under Gaussian noise: the base classifier of randomized smoothing
+  (`gan_lab.smoothing`, experiments/certify.py). Its own function rather than a classifier
+  default, so that runs made before the field resume as they are."""
+  c = classifier_config()
+  c.gaussian_noise_sd = 0.25    # Std of the noise on each training image ([0, 1] units); 0 = off.
   return c
 
 

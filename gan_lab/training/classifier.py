@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import optax
 
 from gan_lab import data, models, parallel, viz
+from gan_lab.core.errors import UserError
 from gan_lab.inference import logits_fn, to_float
 from gan_lab.training import chunks
 from gan_lab.training.state import TrainState, apply_train, make_optimizer
@@ -18,6 +19,8 @@ from gan_lab.training.state import TrainState, apply_train, make_optimizer
 
 def init_state(config, rng, total_steps: int) -> TrainState:
   """The state for `config`: its model (with `config.conv`), variables and optimizer."""
+  if not noise_sd(config) >= 0:
+    raise UserError(f"config.gaussian_noise_sd must be >= 0; got {noise_sd(config)}.")
   ds_info = data.info(config.dataset)
   model = models.create(config.model, conv=config.get("conv", "xla"),
                         num_classes=ds_info.num_classes, **config.model_kwargs)
@@ -43,14 +46,31 @@ def update(state: TrainState, images, labels, rng, axis_name=None, reduce=jnp.me
   return state.apply_gradients(grads=grads), logits, loss, grads
 
 
+def noise_sd(config) -> float:
+  """config.gaussian_noise_sd: 0 (off) for configs without it, such as runs made before it."""
+  return config.get("gaussian_noise_sd", 0.0)
+
+
+def train_images(config, images, rng, axis_name=None):
+  """The training batch as float images, plus N(0, gaussian_noise_sd^2) noise if set, unclipped
+  (randomized smoothing's base classifier, `gan_lab.smoothing`). The noise is drawn per
+  example from `parallel.example_keys`, so it does not depend on the device split."""
+  x = to_float(images)
+  if not noise_sd(config):
+    return x
+  keys = parallel.example_keys(rng, len(x), axis_name)
+  return x + noise_sd(config) * jax.vmap(lambda k: jax.random.normal(k, x.shape[1:]))(keys)
+
+
 def make_train_step(config):
-  """(state, batch {"image": uint8, "label": int}, rng) -> (state, metrics): one SGD step."""
-  del config  # Everything the step needs is in the state.
+  """(state, batch {"image": uint8, "label": int}, rng) -> (state, metrics): one SGD step,
+  on images with Gaussian noise if config.gaussian_noise_sd > 0 (evaluation stays clean)."""
 
   def train_step(state: TrainState, batch, rng, *, axis_name=None):
     labels = batch["label"]
-    state, logits, loss, grads = update(state, to_float(batch["image"]), labels, rng,
-                                        axis_name)
+    # The dropout key stays `rng`, so that runs without noise are as before.
+    x = train_images(config, batch["image"], jax.random.fold_in(rng, 1), axis_name)
+    state, logits, loss, grads = update(state, x, labels, rng, axis_name)
     metrics = {
         "loss": loss,
         "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
