@@ -5,16 +5,20 @@ direction; `suite` names attacks for evaluation (`ATTACKS`, `AttackSpec`, `craft
 `masking` reads results for signs of gradient masking. See `base` for what they share.
 """
 
+from gan_lab.attacks.apgd import apgd, dlr_loss
+from gan_lab.attacks.autoattack import VERSIONS, autoattack
 from gan_lab.attacks.base import NORMS, LogitsFn, check_args, check_linf_eps, input_gradient
+from gan_lab.attacks.fab import fab
 from gan_lab.attacks.fgsm import fgsm
 from gan_lab.attacks.masking import sanity_checks
 from gan_lab.attacks.noise import random_noise
 from gan_lab.attacks.pgd import pgd
+from gan_lab.attacks.square import square
 from gan_lab.attacks.suite import ATTACKS, DEFAULT_ATTACKS, AttackSpec, craft, target_labels
 from gan_lab.attacks.vat_perturbation import (check_vat_args, entropy_loss, kl_from_logits,
                                               vat_loss, vat_perturbation)
 
-__all__ = ["ATTACKS", "DEFAULT_ATTACKS", "NORMS", "AttackSpec", "LogitsFn", "check_args",
+__all__ = ["VERSIONS", "apgd", "autoattack", "dlr_loss", "fab", "square", "ATTACKS", "DEFAULT_ATTACKS", "NORMS", "AttackSpec", "LogitsFn", "check_args",
            "check_linf_eps",
            "check_vat_args", "craft", "entropy_loss", "fgsm", "input_gradient",
            "kl_from_logits", "pgd", "random_noise", "sanity_checks", "target_labels",

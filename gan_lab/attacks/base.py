@@ -100,3 +100,45 @@ def direction(g, norm: str):
   if norm == "linf":
     return jnp.sign(g)
   return g / jnp.maximum(per_example_l2(g), 1e-12)
+
+
+def check_norm(norm: str) -> None:
+  if norm not in NORMS:
+    raise UserError(f"Unknown norm {norm!r}; choose one of {', '.join(NORMS)}.")
+
+
+def project(z, x, eps, norm: str, bounds=(0.0, 1.0)):
+  """`z` moved into the `norm` ball of radius `eps` around `x`, then into `bounds`."""
+  if norm == "linf":
+    z = jnp.clip(z, x - eps, x + eps)
+  else:
+    d = z - x
+    z = x + d * jnp.minimum(1.0, eps / jnp.maximum(per_example_l2(d), 1e-12))
+  return jnp.clip(z, bounds[0], bounds[1])
+
+
+def random_start(x, eps, keys, norm: str, bounds=(0.0, 1.0)):
+  """A random point on the sphere of radius `eps` around each example (L-inf: a uniform
+  direction scaled to touch the sphere), clipped into `bounds`; one key per example."""
+  if norm == "linf":
+    t = jax.vmap(lambda k: jax.random.uniform(k, x.shape[1:], x.dtype, -1.0, 1.0))(keys)
+    size = jnp.max(jnp.abs(t), axis=tuple(range(1, x.ndim)), keepdims=True)
+  else:
+    t = jax.vmap(lambda k: jax.random.normal(k, x.shape[1:], x.dtype))(keys)
+    size = per_example_l2(t)
+  return jnp.clip(x + eps * t / jnp.maximum(size, 1e-12), bounds[0], bounds[1])
+
+
+def run_while(n: int, body, init, counter, active, chunk: int = 10):
+  """`body` applied up to `n` times, stopping early once `active(state)` (bool per example)
+  is all False: examples that are done (fooled) cost nothing once all of the batch are.
+  `counter(state)` is the number of steps taken. Steps run `chunk` at a time, unrolled,
+  since XLA:CPU runs convolution gradients in a loop body much slower than unrolled."""
+  chunk = max(c for c in range(1, min(chunk, n) + 1) if n % c == 0)
+
+  def steps(state):
+    for _ in range(chunk):
+      state = body(state)
+    return state
+
+  return jax.lax.while_loop(lambda s: (counter(s) < n) & jnp.any(active(s)), steps, init)

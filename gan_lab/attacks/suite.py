@@ -1,7 +1,8 @@
 """Named attacks for evaluation: the registry `ATTACKS`, `AttackSpec` and `craft`.
 
 An evaluation runs the attacks an `AttackSpec` names on every batch (`craft`), each as
-`fn(logits_fn, x, y, eps, keys, spec) -> adversarial x`, with `y` the labels (targeted: the
+`fn(logits_fn, x, y, eps, keys, spec) -> adversarial x` (or `(adversarial x, extras)`, a dict
+of per-example arrays such as Square's query counts), with `y` the labels (targeted: the
 targets) and `keys` one random key per example, derived from the example's index in its
 split: results do not depend on the batch size or the number of devices.
 """
@@ -11,9 +12,13 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from gan_lab.attacks.apgd import apgd
+from gan_lab.attacks.autoattack import autoattack, check_version
+from gan_lab.attacks.fab import fab
 from gan_lab.attacks.fgsm import fgsm
 from gan_lab.attacks.noise import random_noise
 from gan_lab.attacks.pgd import pgd
+from gan_lab.attacks.square import square
 from gan_lab.core.errors import UserError
 from gan_lab.core.registry import Registry
 
@@ -34,10 +39,39 @@ def _pgd(logits_fn, x, y, eps, keys, spec):
              targeted=spec.targeted, rng=keys if spec.random_start else None)
 
 
+def _apgd_ce(logits_fn, x, y, eps, keys, spec):
+  return apgd(logits_fn, x, y, eps, num_steps=spec.apgd_steps, rng=keys)
+
+
+def _apgd_t(logits_fn, x, y, eps, keys, spec):
+  return apgd(logits_fn, x, y, eps, targeted=True, num_steps=spec.apgd_steps, rng=keys)
+
+
+def _fab_t(logits_fn, x, y, eps, keys, spec):
+  del keys
+  return fab(logits_fn, x, y, eps, num_steps=spec.apgd_steps)
+
+
+def _square(logits_fn, x, y, eps, keys, spec):
+  x_adv, queries = square(logits_fn, x, y, eps, num_queries=spec.square_queries, rng=keys)
+  return x_adv, {"queries": queries}
+
+
+def _autoattack(logits_fn, x, y, eps, keys, spec):
+  x_adv, info = autoattack(logits_fn, x, y, eps, version=spec.autoattack_version, rng=keys,
+                           num_steps=spec.apgd_steps, num_queries=spec.square_queries)
+  return x_adv, {"queries": info["queries"], **{f"fooled_by_{name}": fooled for name, fooled
+                                                  in info["fooled_by"].items()}}
+
+
 # What AttackSpec.attacks names. Add one with `ATTACKS.register`, or name
 # "package.module:fn" of one's own (docs/extending.md).
-ATTACKS = Registry("attack", {"noise": _noise, "fgsm": _fgsm, "pgd": _pgd})
+ATTACKS = Registry("attack", {"noise": _noise, "fgsm": _fgsm, "pgd": _pgd, "apgd-ce": _apgd_ce,
+                              "apgd-t": _apgd_t, "fab-t": _fab_t, "square": _square,
+                              "autoattack": _autoattack})
 DEFAULT_ATTACKS = ("noise", "fgsm", "pgd")
+# Robustness evaluations that pick their own targets (or none): not for --targeted.
+UNTARGETED_ONLY = ("apgd-ce", "apgd-t", "fab-t", "square", "autoattack")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +83,9 @@ class AttackSpec:
   random_start: bool = True            # PGD from a random point of the eps-ball (else BIM).
   targeted: bool = False
   target_class: int | None = None      # Targeted: None = a random other class per example.
+  apgd_steps: int = 100                # APGD's and FAB's iterations (AutoAttack's 100).
+  square_queries: int = 5000           # Square's query budget (AutoAttack's 5,000).
+  autoattack_version: str = "standard"  # Or "fast": APGD-CE and APGD-T only.
 
   def __post_init__(self):
     if not self.attacks:
@@ -59,6 +96,15 @@ class AttackSpec:
       raise UserError(f"pgd_steps must be >= 1; got {self.pgd_steps}.")
     if self.targeted and "noise" in self.attacks and len(self.attacks) == 1:
       raise UserError("Noise has no target; pick fgsm or pgd for a targeted attack.")
+    own = [name for name in self.attacks if name in UNTARGETED_ONLY]
+    if self.targeted and own:
+      raise UserError(f"{', '.join(own)} measure untargeted robustness (APGD-T and FAB-T pick "
+                      "their own targets); drop --targeted, or pick fgsm or pgd.")
+    if self.apgd_steps < 1:
+      raise UserError(f"apgd_steps must be >= 1; got {self.apgd_steps}.")
+    if self.square_queries < 1:
+      raise UserError(f"num_queries must be >= 1; got {self.square_queries}.")
+    check_version(self.autoattack_version)
 
 
 def target_labels(labels, index, key, num_classes: int, target_class: int | None):
@@ -71,13 +117,15 @@ def target_labels(labels, index, key, num_classes: int, target_class: int | None
 
 
 def craft(logits_fn, x, labels, index, eps, key, spec: AttackSpec, num_classes: int):
-  """({attack name: adversarial images}, the labels attacked) for one batch.
-
-  Targeted, the labels attacked are the targets; `index` keys all randomness.
+  """({attack name: adversarial images}, {attack name: extras}, the labels attacked) for one
+  batch. Targeted, the labels attacked are the targets; `index` keys all randomness.
   """
   target_key, start_key = jax.random.split(key)
   keys = jax.vmap(lambda i: jax.random.fold_in(start_key, i))(index)
   y = target_labels(labels, index, target_key, num_classes,
                     spec.target_class) if spec.targeted else labels
-  return {name: ATTACKS.lookup(name)(logits_fn, x, y, eps, keys, spec)
-          for name in spec.attacks}, y
+  adv, extras = {}, {}
+  for name in spec.attacks:
+    out = ATTACKS.lookup(name)(logits_fn, x, y, eps, keys, spec)
+    adv[name], extras[name] = out if isinstance(out, tuple) else (out, {})
+  return adv, extras, y

@@ -35,20 +35,43 @@ def _kind(spec: AttackSpec) -> str:
           f"targeted at class {spec.target_class}")
 
 
+def columns(spec: AttackSpec, results: list[dict]) -> list[str]:
+  """The columns of a results table: accuracy per attack and the worst case; AutoAttack's
+  robust accuracy after each of its attacks; Square's queries; targeted success rates."""
+  out = ["accuracy_clean", *(f"accuracy_{a}" for a in spec.attacks), "robust_accuracy"]
+  out += [k for k in results[0] if k.startswith("autoattack_after_")]
+  out += [k for k in results[0] if k.startswith("queries_")]
+  if spec.targeted:
+    out += [f"success_{a}" for a in spec.attacks]
+  return out
+
+
+def subset(split: dict, num_examples: int | None) -> dict:
+  """The first `num_examples` examples of `split` (all by default): bounds the work on a CPU."""
+  n = len(split["label"])
+  if num_examples is None:
+    return split
+  if not 1 <= num_examples <= n:
+    raise UserError(f"--num_examples must be in [1, {n}] (the test split has {n}); got "
+                    f"{num_examples}.")
+  return {k: v[:num_examples] for k, v in split.items()}
+
+
 def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
                    out: str | None = None, seed: int = 0, panda_eps: float | None = None,
-                   num_panda: int = 4) -> str:
+                   num_panda: int = 4, num_examples: int | None = None) -> str:
   """Attacks the classifier in `workdir` on its test split; writes into `out` and returns it.
 
   `out` (default `<workdir>/attacks/<k>`, the next free k) gets attack_results.json,
   accuracy_vs_eps.png and panda.png: `num_panda` test images the model gets right,
   the strongest attack's perturbation at `panda_eps` (default the largest eps) and the
   adversarial image, each with the predicted class and its probability. Targeted,
-  accuracy_vs_eps.png shows the targeted success rate instead of accuracy.
+  accuracy_vs_eps.png shows the targeted success rate instead of accuracy. `num_examples`:
+  attack only the first that many test examples (the JSON says how many were used).
   """
   config, state, step = experiments.restore_classifier(workdir)
   ds = data.info(config.dataset)
-  test = data.load(config.dataset, "test", config.data_dir or None)
+  test = subset(data.load(config.dataset, "test", config.data_dir or None), num_examples)
   if spec.targeted and spec.target_class is not None:
     same = int(np.sum(test["label"] == spec.target_class))
     if same == len(test["label"]):
@@ -77,7 +100,8 @@ def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, RESULTS_FILE), "w") as f:
     json.dump({"workdir": os.path.abspath(workdir), "step": step, "dataset": config.dataset,
-               "seed": seed, "spec": dataclasses.asdict(spec), "results": results,
+               "num_examples": len(test["label"]), "seed": seed,
+               "spec": dataclasses.asdict(spec), "results": results,
                "warnings": warnings}, f, indent=2)
   eps = [r["eps"] for r in results]
   if spec.targeted:  # What a targeted attack is after: examples sent to their target.
@@ -98,7 +122,7 @@ def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
   if not right.size:  # A model that gets none right: show what it does to the first images.
     right = np.arange(min(num_panda, len(x)))
   strongest = dataclasses.replace(spec, attacks=(spec.attacks[-1],))
-  adv, _ = jax.jit(lambda x, y, i: attacks.craft(fn, x, y, i, panda_eps, jax.random.key(seed),
+  adv, _, _ = jax.jit(lambda x, y, i: attacks.craft(fn, x, y, i, panda_eps, jax.random.key(seed),
                                                  strongest, ds.num_classes))(
       x[right], test["label"][right], right.astype(np.int32))
   x_adv = adv[spec.attacks[-1]]
@@ -110,15 +134,16 @@ def attack_workdir(workdir: str, eps_list, spec: AttackSpec = AttackSpec(), *,
   return out
 
 
-def _restore_on_one_dataset(runs: dict):
-  """({name: state} of classifier runs, their dataset's name, its test split), read once."""
+def _restore_on_one_dataset(runs: dict, num_examples: int | None = None):
+  """({name: state} of classifier runs, their dataset's name, its test split or its first
+  `num_examples`), read once."""
   restored = {name: experiments.restore_classifier(w) for name, w in runs.items()}
   datasets = {c.dataset for c, _, _ in restored.values()}
   if len(datasets) != 1:
     raise UserError("The classifiers were trained on different datasets "
                     f"({', '.join(sorted(datasets))}); compare models of one dataset.")
   config = next(iter(restored.values()))[0]
-  test = data.load(config.dataset, "test", config.data_dir or None)
+  test = subset(data.load(config.dataset, "test", config.data_dir or None), num_examples)
   return {name: state for name, (_, state, _) in restored.items()}, config.dataset, test
 
 
@@ -129,10 +154,11 @@ def _announced(states: dict, doing: str):
     yield name, state
 
 
-def compare(rows: dict, eps_list, spec: AttackSpec = AttackSpec(), *, seed: int = 0) -> dict:
-  """{row name: results per eps} for classifiers {name: workdir} on one dataset's test split,
-  each attacked white-box."""
-  states, dataset, test = _restore_on_one_dataset(rows)
+def compare(rows: dict, eps_list, spec: AttackSpec = AttackSpec(), *, seed: int = 0,
+            num_examples: int | None = None) -> dict:
+  """{row name: results per eps} for classifiers {name: workdir} on one dataset's test split
+  (or its first `num_examples`), each attacked white-box."""
+  states, dataset, test = _restore_on_one_dataset(rows, num_examples)
   num_classes = data.info(dataset).num_classes
   return {name: attack_eval.evaluate(state, test, eps_list, spec, num_classes=num_classes,
                                      seed=seed)

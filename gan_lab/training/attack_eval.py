@@ -11,6 +11,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from absl import logging
 
 from gan_lab import attacks, parallel
@@ -26,10 +27,15 @@ def _eval_step(spec: attacks.AttackSpec, num_classes: int):
     target_fn = logits_fn(states["target"])
     craft_fn = logits_fn(states["craft"])
     x, labels, mask = to_float(batch["image"]), batch["label"], batch["mask"]
-    adv, y = attacks.craft(craft_fn, x, labels, batch["index"], states["eps"], states["key"],
-                           spec, num_classes)
+    adv, extras, y = attacks.craft(craft_fn, x, labels, batch["index"], states["eps"],
+                                   states["key"], spec, num_classes)
     clean_ok = jnp.argmax(target_fn(x), -1) == labels
-    sums = {"count": jnp.sum(mask), "correct_clean": jnp.sum(clean_ok * mask)}
+    # A model whose input gradient is exactly 0 at many points masks it from every
+    # gradient attack (a sign the masking checks read).
+    g = attacks.input_gradient(target_fn, x, labels)
+    flat = jnp.all(g.reshape(len(g), -1) == 0, axis=-1)
+    sums = {"count": jnp.sum(mask), "correct_clean": jnp.sum(clean_ok * mask),
+            "zero_gradient": jnp.sum(flat * mask)}
     robust = clean_ok
     eligible = (labels != y) * mask  # Targeted: examples already of the target class are out.
     sums["eligible"] = jnp.sum(eligible)
@@ -40,17 +46,46 @@ def _eval_step(spec: attacks.AttackSpec, num_classes: int):
       sums[f"correct_{name}"] = jnp.sum(ok * mask)
       sums[f"fooled_{name}"] = jnp.sum(clean_ok * ~ok * mask)
       sums[f"hit_{name}"] = jnp.sum((pred == y) * eligible)
+      fooled = clean_ok & ~ok & (mask > 0)
+      for key, value in extras[name].items():
+        if key == "queries":  # A histogram, for the mean and median over what Square broke.
+          by_square = fooled & extras[name].get("fooled_by_square", True)
+          sums[f"queries_{name}"] = jnp.zeros(spec.square_queries + 1, jnp.int32).at[
+              value].add(by_square.astype(jnp.int32))
+        else:  # AutoAttack: which of its attacks broke each example.
+          sums[f"{key}_{name}"] = jnp.sum(value & (mask > 0))
     sums["correct_robust"] = jnp.sum(robust * mask)
     return sums
 
   return step
 
 
+def _queries(histogram) -> dict:
+  """Mean and median queries of the examples an attack broke (None when it broke none)."""
+  histogram = np.asarray(histogram)
+  total = int(histogram.sum())
+  if not total:
+    return {"mean": None, "median": None}
+  cumulative = np.cumsum(histogram)
+  return {"mean": float(np.dot(np.arange(len(histogram)), histogram) / total),
+          "median": float(np.searchsorted(cumulative, (total + 1) / 2))}
+
+
 def _metrics(spec: attacks.AttackSpec):
 
   def metrics(s):
     out = {"accuracy_clean": s["correct_clean"] / s["count"],
-           "robust_accuracy": s["correct_robust"] / s["count"]}
+           "robust_accuracy": s["correct_robust"] / s["count"],
+           "zero_gradient_share": s["zero_gradient"] / s["count"]}
+    for name in spec.attacks:
+      if f"queries_{name}" in s:
+        q = _queries(s.pop(f"queries_{name}"))
+        out[f"queries_mean_{name}"], out[f"queries_median_{name}"] = q["mean"], q["median"]
+      if name == "autoattack":  # The AutoAttack table: robust accuracy after each attack.
+        remaining = s["correct_clean"]
+        for part in attacks.VERSIONS[spec.autoattack_version]:
+          remaining = remaining - s.pop(f"fooled_by_{part}_{name}")
+          out[f"autoattack_after_{part}"] = remaining / s["count"]
     for name in spec.attacks:
       out[f"accuracy_{name}"] = s[f"correct_{name}"] / s["count"]
       # Untargeted: of the examples the target model gets right, the share the attack flips.

@@ -86,7 +86,8 @@ def make_scan_evaluate(eval_step, eval_metrics, batch_size: int, mesh,
       batch, m = xs
       return None, eval_step(state, {**batch, "mask": m})
     _, sums = jax.lax.scan(body, None, (batches, mask))
-    return (jax.lax.psum(jax.tree.map(jnp.sum, sums), parallel.AXIS),)
+    # Over the batches only: a sum may be an array (a histogram).
+    return (jax.lax.psum(jax.tree.map(lambda v: jnp.sum(v, axis=0), sums), parallel.AXIS),)
 
   fn = parallel.data_parallel(per_device, mesh, (None, 1, 1), (None,), backend)
   run = fn if backend == "pmap" else jax.jit(fn)
@@ -97,6 +98,6 @@ def make_scan_evaluate(eval_step, eval_metrics, batch_size: int, mesh,
     mask = (np.arange(padded) < n).astype(np.float32).reshape(-1, batch_size)
     rows = parallel.process_rows(parallel.sharded(mesh, 1), mask.shape, axis=1)
     (sums,) = run(state, batcher(indices), batcher.host_to_global(mask[:, rows], mask.shape))
-    return {k: float(v) for k, v in eval_metrics(sums).items()}
+    return {k: None if v is None else float(v) for k, v in eval_metrics(sums).items()}
 
   return evaluate

@@ -1,0 +1,135 @@
+"""FAB (Croce & Hein 2020), targeted, in L-inf: the Fast Adaptive Boundary attack.
+
+Each step linearises the decision boundary between the true class and the target, projects
+both the current point and the clean image onto that hyperplane (within the image bounds,
+`projection_linf`), and moves to a mix of the two, overshooting by `overshoot`; once the
+point is adversarial it records it if it is the closest so far and steps back towards the
+clean image by `backward`. As fra31/auto-attack's `FABAttack_PT` with `targeted=True`
+(alpha_max 0.1, eta 1.05, beta 0.9, 100 steps, no random start), one run per target: the
+2nd, 3rd, ... most likely class of the clean image.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from gan_lab.attacks.base import (LogitsFn, check_args, check_norm, labels_or_predictions,
+                                  run_while)
+from gan_lab.core.errors import UserError
+
+
+def projection_linf(t, w, b):
+  """The smallest L-inf step d with w . (t + d) = b and t + d in [0, 1]^D, for one point
+  `t` [D] and hyperplane (w [D], b); where the box cannot reach the hyperplane, the step
+  towards the corner of the box that gets closest. fra31/auto-attack's `projection_linf`."""
+  sign = jnp.where(jnp.dot(w, t) - b >= 0, 1.0, -1.0)
+  w, b = w * sign, b * sign
+  a = (w < 0).astype(t.dtype)
+  d = (a - t) * (w != 0)
+  p = a - t * (2 * a - 1)
+  order = jnp.argsort(p)
+  b = b - jnp.dot(w, t)
+  b0 = jnp.dot(w, d)
+  reverse = order[::-1]
+  ws = w[reverse]
+  s = jnp.cumsum(jnp.abs(ws))
+  sb = jnp.cumsum(-ws * d[reverse]) + b0
+  c_l = b - (sb[-1] - s[-1] * p[order[0]]) > 0
+  c_2 = (b - b0 > 0) & ~c_l
+  size = t.shape[0]
+
+  def bisect(_, bounds):
+    lo, hi = bounds
+    mid = jnp.floor((lo + hi) / 2).astype(jnp.int32)
+    c = b - (sb[mid] - s[mid] * p[order[size - 1 - mid]]) > 0
+    return jnp.where(c, mid, lo), jnp.where(c, hi, mid)
+
+  lo, _ = jax.lax.fori_loop(0, math.ceil(math.log2(size)), bisect,
+                            (jnp.int32(0), jnp.int32(size - 1)))
+  safe = lambda v: jnp.where(v == 0, 1.0, v)
+  lmbd_l = jnp.maximum((b - sb[-1]) / safe(-s[-1]), 0.0)
+  lmbd_2 = jnp.maximum((b - sb[lo]) / safe(-s[lo]), 0.0)
+  d = jnp.where(c_l, (2 * a - 1) * lmbd_l,
+                jnp.where(c_2, jnp.minimum(lmbd_2, d) * a + jnp.maximum(-lmbd_2, d) * (1 - a), d))
+  return d * (w != 0)
+
+
+def fab(logits_fn: LogitsFn, x, y=None, eps: float = 0.03, *, norm: str = "linf",
+        num_steps: int = 100, num_target_classes: int = 9, alpha_max: float = 0.1,
+        overshoot: float = 1.05, backward: float = 0.9, bounds=(0.0, 1.0), active=None):
+  """FAB-T: for each example, the closest adversarial image found towards each target in
+  turn; one within `eps` (L-inf) of `x` counts, and examples with none come back unchanged.
+
+  `y`: the true labels (default: the model's predictions); `active` (bool per example,
+  default all): the examples to attack, the others are returned unchanged, and a run stops
+  once every active example has an adversarial point within eps. Deterministic: no random
+  start, as in AutoAttack's standard version.
+  """
+  check_args(x, eps, bounds, y, logits_fn)
+  check_norm(norm)
+  if norm != "linf":
+    raise UserError("fab takes norm='linf' only for now; use apgd for L2.")
+  if tuple(bounds) != (0.0, 1.0):
+    raise UserError("fab projects onto the [0, 1] image box; scale the images to [0, 1].")
+  if isinstance(num_steps, int) and num_steps < 1:
+    raise UserError(f"num_steps must be >= 1; got {num_steps}.")
+  y = labels_or_predictions(logits_fn, x, y)
+  clean = jax.lax.stop_gradient(logits_fn(x))
+  num_classes = clean.shape[-1]
+  count = min(num_target_classes, num_classes - 1)
+  targets = jnp.argsort(-clean, axis=-1)[:, 1:count + 1].T  # [run, example]
+  active = jnp.ones(x.shape[:1], bool) if active is None else active
+  active = active & (jnp.argmax(clean, -1) == y)
+  n = x.shape[0]
+  flat0 = x.reshape(n, -1)
+  shape = (-1,) + (1,) * (x.ndim - 1)
+  project = jax.vmap(projection_linf)
+  linf = lambda d: jnp.max(jnp.abs(d.reshape(n, -1)), -1)
+
+  def difference(z, target):
+    """(z_target - z_y per example, its gradient): the boundary is where it is 0."""
+    def f(z):
+      logits = logits_fn(z)
+      pick = lambda c: jnp.take_along_axis(logits, c[:, None], -1)[:, 0]
+      diff = pick(target) - pick(y)
+      return diff.sum(), diff
+    grad, diff = jax.grad(f, has_aux=True)(z)
+    return diff, grad.reshape(n, -1)
+
+  def run(s):
+    target = targets[s["r"]]
+
+    def step(t):
+      flat = t["x1"].reshape(n, -1)
+      diff, w = difference(t["x1"], target)
+      b = -diff + jnp.sum(w * flat, -1)
+      d1 = project(flat, w, b)
+      d2 = project(flat0, w, b)
+      a1 = jnp.maximum(jnp.max(jnp.abs(d1), -1), 1e-8)
+      a2 = jnp.maximum(jnp.max(jnp.abs(d2), -1), 1e-8)
+      alpha = jnp.clip(a1 / (a1 + a2), 0.0, alpha_max)[:, None]
+      x1 = jnp.clip((flat + overshoot * d1) * (1 - alpha) + (flat0 + overshoot * d2) * alpha,
+                    0.0, 1.0).reshape(x.shape)
+      adv = jnp.argmax(logits_fn(x1), -1) != y
+      dist = linf(x1 - x)
+      closer = adv & (dist < t["dist"])
+      return {"i": t["i"] + 1, "dist": jnp.where(closer, dist, t["dist"]),
+              "best": jnp.where(closer.reshape(shape), x1, t["best"]),
+              "x1": jnp.where(adv.reshape(shape), x + (x1 - x) * backward, x1)}
+
+    going = active & ~s["done"]
+    t = run_while(num_steps, step, {"i": jnp.int32(0), "x1": x, "best": s["best"],
+                                    "dist": s["dist"]},
+                  lambda t: t["i"], lambda t: going & (t["dist"] > eps))
+    return {"r": s["r"] + 1, "best": t["best"], "dist": t["dist"],
+            "done": s["done"] | (t["dist"] <= eps)}
+
+  s = jax.lax.while_loop(lambda s: (s["r"] < count) & jnp.any(active & ~s["done"]), run,
+                         {"r": jnp.int32(0), "best": x, "dist": jnp.full((n,), jnp.inf, x.dtype),
+                          "done": jnp.zeros((n,), bool)})
+  found = (active & s["done"]).reshape(shape)
+  return jax.lax.stop_gradient(jnp.where(found, s["best"], x))
+
+
+__all__ = ["fab", "projection_linf"]

@@ -1,0 +1,164 @@
+"""APGD, FAB-T, Square and AutoAttack: what the field relies on, checked on a small trained
+ConvNet (the session's `classifier_run`) and on models built to show one property each."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_lab import attacks, data, inference
+from gan_lab.attacks.apgd import checkpoints
+from gan_lab.attacks.fab import projection_linf
+from gan_lab.core.errors import UserError
+
+EPS = 0.1
+N = 96
+
+
+@pytest.fixture(scope="module")
+def model(classifier_run):
+  """(logits_fn, x, y): the trained ConvNet and N test digits."""
+  _, state = classifier_run
+  test = data.load("mnist5k", "test")
+  return (inference.logits_fn(state), inference.to_float(test["image"][:N]),
+          jnp.asarray(test["label"][:N]))
+
+
+def _fooled(fn, x_adv, y):
+  return np.asarray(jnp.argmax(fn(x_adv), -1) != y)
+
+
+def _in_ball(x_adv, x, eps, norm="linf"):
+  d = np.asarray(x_adv - x, np.float64).reshape(len(x), -1)
+  size = np.abs(d).max(-1) if norm == "linf" else np.sqrt((d * d).sum(-1))
+  assert size.max() <= eps * (1 + 1e-6) + 1e-6, size.max()  # float32 round-off of x + d.
+  assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+
+
+def test_checkpoints_follow_the_paper():
+  """After 22% of the steps, then windows 3% shorter each time, down to 6%: the steps of
+  100 after which auto-attack's counter reaches its window."""
+  windows = checkpoints(100)
+  marks = np.flatnonzero(windows) + 1
+  assert list(marks) == [22, 41, 57, 70, 80, 87, 93, 99]
+  assert list(windows[marks - 1]) == [22, 19, 16, 13, 10, 7, 6, 6]
+
+
+def test_dlr_loss_is_the_papers_formula():
+  logits = jnp.array([[3.0, 1.0, 2.0, 0.5], [0.0, 4.0, 1.0, 2.0]])
+  y = jnp.array([0, 2])
+  got = np.asarray(attacks.dlr_loss(logits, y))
+  # -(z_y - max other) / (z_1 - z_3), sorted descending.
+  np.testing.assert_allclose(got, [-(3 - 2) / (3 - 1), -(1 - 4) / (4 - 1)], rtol=1e-6)
+  target = jnp.array([2, 3])
+  got = np.asarray(attacks.dlr_loss(logits, y, target))
+  np.testing.assert_allclose(got, [-(3 - 2) / (3 - 0.75), -(1 - 2) / (4 - 0.5)], rtol=1e-6)
+
+
+def test_apgd_is_at_least_as_strong_as_pgd_with_as_many_steps(model):
+  fn, x, y = model
+  pgd = attacks.pgd(fn, x, y, EPS, num_steps=100, rng=jax.random.key(0))
+  apgd = attacks.apgd(fn, x, y, EPS, num_steps=100, rng=jax.random.key(0))
+  assert _fooled(fn, apgd, y).sum() >= _fooled(fn, pgd, y).sum()
+  assert _fooled(fn, apgd, y).mean() > 0.2  # It does attack.
+  _in_ball(apgd, x, EPS)
+
+
+@pytest.mark.parametrize("norm,eps", [("linf", EPS), ("l2", 1.5)])
+def test_every_attack_stays_in_the_ball_and_the_bounds(model, norm, eps):
+  fn, x, y = model
+  x, y = x[:32], y[:32]
+  runs = [attacks.apgd(fn, x, y, eps, norm=norm, num_steps=20, rng=jax.random.key(1)),
+          attacks.apgd(fn, x, y, eps, norm=norm, targeted=True, num_steps=10,
+                       num_target_classes=2, loss="dlr")]
+  if norm == "linf":
+    runs += [attacks.fab(fn, x, y, eps, num_steps=20, num_target_classes=2),
+             attacks.square(fn, x, y, eps, num_queries=50)[0],
+             attacks.autoattack(fn, x, y, eps, num_steps=10, num_queries=50)[0]]
+  for x_adv in runs:
+    _in_ball(x_adv, x, eps, norm)
+
+
+def test_projection_linf_reaches_the_hyperplane_with_the_least_linf_step():
+  """Checked against a brute-force answer in float64: with no box in the way, the least
+  L-inf step to w . z = b is |b - w . t| / |w|_1 along sign(w)."""
+  rng = np.random.default_rng(0)
+  with jax.enable_x64(True):
+    t = jnp.asarray(rng.uniform(0.3, 0.7, 50))
+    w = jnp.asarray(rng.normal(size=50))
+    b = float(jnp.dot(w, t)) + 0.01
+    d = np.asarray(projection_linf(t, w, b))
+    np.testing.assert_allclose(float(jnp.dot(w, t + d)), b, atol=1e-12)
+    np.testing.assert_allclose(np.abs(d).max(), 0.01 / np.abs(np.asarray(w)).sum(), rtol=1e-9)
+
+
+def test_autoattack_is_per_example_at_least_as_strong_as_each_part_alone(model):
+  fn, x, y = model
+  keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(3), i))(jnp.arange(len(x)))
+  kw = {"num_steps": 20}
+  x_adv, info = attacks.autoattack(fn, x, y, EPS, rng=keys, num_queries=100, **kw)
+  alone = {
+      "apgd-ce": attacks.apgd(fn, x, y, EPS, rng=keys, **kw),
+      "apgd-t": attacks.apgd(fn, x, y, EPS, targeted=True, rng=keys, **kw),
+      "fab-t": attacks.fab(fn, x, y, EPS, **kw),
+      "square": attacks.square(fn, x, y, EPS, num_queries=100,
+                               rng=jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys))[0]}
+  fooled = _fooled(fn, x_adv, y)
+  clean_ok = ~_fooled(fn, x, y)
+  union = np.zeros_like(fooled)
+  for name, z in alone.items():
+    assert np.all(fooled >= (_fooled(fn, z, y) & clean_ok)), name
+    union |= _fooled(fn, z, y) & clean_ok
+  # Each part sees an example as it would alone, so the ensemble is exactly their union, and
+  # each broken example is credited to the first part that breaks it.
+  np.testing.assert_array_equal(fooled & clean_ok, union)
+  credited = sum(np.asarray(info["fooled_by"][name]).astype(int) for name in alone)
+  np.testing.assert_array_equal(credited, fooled & clean_ok)
+  assert fooled.mean() > 0.2
+  fast, fast_info = attacks.autoattack(fn, x, y, EPS, version="fast", rng=keys, **kw)
+  assert set(fast_info["fooled_by"]) == {"apgd-ce", "apgd-t"}
+  assert _fooled(fn, fast, y).sum() <= fooled.sum()
+
+
+def test_square_never_calls_the_gradient_and_counts_its_queries(model):
+  fn, x, y = model
+  x, y = x[:32], y[:32]
+
+  @jax.custom_vjp
+  def no_gradient(x):
+    return x
+
+  def refuse(*_):
+    raise AssertionError("Square asked for a gradient")
+
+  no_gradient.defvjp(lambda x: (x, None), refuse)
+  black_box = lambda z: fn(no_gradient(z))
+  with pytest.raises(AssertionError, match="asked for a gradient"):
+    jax.grad(lambda z: black_box(z).sum())(x)
+  x_adv, queries = attacks.square(black_box, x, y, 0.2, num_queries=200)
+  fooled = _fooled(fn, x_adv, y)
+  queries = np.asarray(queries)
+  assert fooled.mean() > 0.3
+  assert queries.min() >= 1 and queries.max() <= 200
+  assert np.all(queries[~fooled] == 200)  # The unbroken used the whole budget...
+  assert np.all(queries[fooled] < 200)  # ...the broken stopped counting when they broke.
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda fn, x, y: attacks.apgd(fn, x, y, 0.1, norm="l1"), "Unknown norm 'l1'"),
+    (lambda fn, x, y: attacks.apgd(fn, x, y, 0.1, loss="hinge"), "Unknown APGD loss 'hinge'"),
+    (lambda fn, x, y: attacks.autoattack(fn, x, y, 0.1, version="plus"),
+     "Unknown AutoAttack version 'plus'"),
+    (lambda fn, x, y: attacks.autoattack(fn, x, y, 0.1, norm="l2"), "use version='fast'"),
+    (lambda fn, x, y: attacks.square(fn, x, y, -0.1), "eps must be >= 0"),
+    (lambda fn, x, y: attacks.square(fn, x, y, 0.1, num_queries=0), "num_queries must be >= 1"),
+    (lambda fn, x, y: attacks.fab(fn, x, y, 0.1, num_steps=0), "num_steps must be >= 1"),
+    (lambda fn, x, y: attacks.AttackSpec(attacks=("autoattack",), targeted=True),
+     "autoattack measure untargeted robustness"),
+    (lambda fn, x, y: attacks.AttackSpec(attacks=("square",), square_queries=0),
+     "num_queries must be >= 1"),
+])
+def test_bad_attack_arguments_are_one_sentence(model, call, message):
+  fn, x, y = model
+  with pytest.raises(UserError, match=message):
+    call(fn, x[:2], y[:2])
