@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from conftest import load_config_file, run_script, tiny_config
-from gan_lab import attacks, data, inference
+from gan_lab import attacks, data, inference, parallel
 from gan_lab.core import cli
 from gan_lab.core.config import adversarial_config
 from gan_lab.core.errors import UserError
@@ -114,6 +114,27 @@ def test_noise_has_the_same_linf_size_and_per_example_keys():
   assert 0.3 < float(jnp.mean(noisy > x)) < 0.7
   # Example i's noise depends on its index only, not on the batch it came in.
   np.testing.assert_array_equal(attacks.random_noise(x[:8], 0.1, jax.random.key(0)), noisy[:8])
+
+
+def test_trades_perturbation_stays_in_the_ball_and_raises_the_kl(linear):
+  fn, x, _, _ = linear
+  eps, key = 0.3, jax.random.key(1)  # Both the ball and the bounds bind for some pixels.
+  x_adv = attacks.trades_perturbation(fn, x, eps, key, step_size=0.05, num_steps=5)
+  assert float(jnp.max(jnp.abs(x_adv - x))) <= eps + 1e-6
+  assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+  # Far from the reference's start, x + 0.001 * N(0, 1) with the same per-example keys.
+  keys = parallel.example_keys(key, len(x), None)
+  start = x + 0.001 * jax.vmap(lambda k: jax.random.normal(k, x.shape[1:]))(keys)
+  kl = lambda x_: np.asarray(attacks.kl_from_logits(fn(x), fn(x_)))
+  assert np.all(kl(x_adv) > 100 * kl(start))
+  # Example i's start depends on its key only: the last three with their own keys, as on a
+  # second device.
+  np.testing.assert_allclose(attacks.trades_perturbation(
+      fn, x[3:], eps, keys[3:], step_size=0.05, num_steps=5), x_adv[3:], atol=1e-6)
+  with pytest.raises(UserError, match="eps must be >= 0"):
+    attacks.trades_perturbation(fn, x, -0.1, key)
+  with pytest.raises(UserError, match="num_steps must be >= 1; got 0"):
+    attacks.trades_perturbation(fn, x, eps, key, num_steps=0)
 
 
 @pytest.mark.parametrize("kwargs,match", [
