@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import shutil
 
@@ -10,7 +11,7 @@ import optax
 import pytest
 
 from conftest import load_config_file, run_script, tiny_config
-from gan_lab import attacks, data, inference
+from gan_lab import attacks, data, inference, parallel
 from gan_lab.core import cli
 from gan_lab.core.config import adversarial_config
 from gan_lab.core.errors import UserError
@@ -114,6 +115,27 @@ def test_noise_has_the_same_linf_size_and_per_example_keys():
   assert 0.3 < float(jnp.mean(noisy > x)) < 0.7
   # Example i's noise depends on its index only, not on the batch it came in.
   np.testing.assert_array_equal(attacks.random_noise(x[:8], 0.1, jax.random.key(0)), noisy[:8])
+
+
+def test_trades_perturbation_stays_in_the_ball_and_raises_the_kl(linear):
+  fn, x, _, _ = linear
+  eps, key = 0.3, jax.random.key(1)  # Both the ball and the bounds bind for some pixels.
+  x_adv = attacks.trades_perturbation(fn, x, eps, key, step_size=0.05, num_steps=5)
+  assert float(jnp.max(jnp.abs(x_adv - x))) <= eps + 1e-6
+  assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+  # Far from the reference's start, x + 0.001 * N(0, 1) with the same per-example keys.
+  keys = parallel.example_keys(key, len(x), None)
+  start = x + 0.001 * jax.vmap(lambda k: jax.random.normal(k, x.shape[1:]))(keys)
+  kl = lambda x_: np.asarray(attacks.kl_from_logits(fn(x), fn(x_)))
+  assert np.all(kl(x_adv) > 100 * kl(start))
+  # Example i's start depends on its key only: the last three with their own keys, as on a
+  # second device.
+  np.testing.assert_allclose(attacks.trades_perturbation(
+      fn, x[3:], eps, keys[3:], step_size=0.05, num_steps=5), x_adv[3:], atol=1e-6)
+  with pytest.raises(UserError, match="eps must be >= 0"):
+    attacks.trades_perturbation(fn, x, -0.1, key)
+  with pytest.raises(UserError, match="num_steps must be >= 1; got 0"):
+    attacks.trades_perturbation(fn, x, eps, key, num_steps=0)
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -262,6 +284,75 @@ def test_adversarial_training_run_logs_robust_accuracy(tmp_path):
                                       "pixel range"):
     loop.train_and_evaluate(adv_config(eps=2.0), str(tmp_path / "bad"))
   assert not os.path.exists(tmp_path / "bad")
+
+
+def _trades_inputs(config, state):
+  """A training batch, its TRADES examples and the two interleaved, as the step has them."""
+  train = data.load("mnist5k", "train")
+  x, y = inference.to_float(train["image"][:32]), train["label"][:32]
+  x_adv = adversarial.perturb(config, state, x, y, jax.random.key(2))
+  return x, y, x_adv, jnp.stack([x, x_adv], axis=1).reshape(64, *x.shape[1:])
+
+
+def test_trades_step_with_beta_zero_is_the_clean_step():
+  config = adv_config(method="trades", beta=0.0, eps=0.1, pgd_steps=2)
+  state = adversarial.init_state(config, jax.random.key(0), 10)
+  x, y, _, both = _trades_inputs(config, state)
+  _, _, _, grads = adversarial.trades_update(state, both, y, 0.0, None)
+  _, _, _, clean_grads = classifier.update(state, x, y, None)
+  chex.assert_trees_all_close(grads, clean_grads, rtol=1e-4, atol=1e-6)
+  # The whole step, attack included, against the classifier's.
+  batch = {k: v[:32] for k, v in data.load("mnist5k", "train").items()}
+  rng = jax.random.key(1)
+  got_state, got = jax.jit(adversarial.make_train_step(config))(state, batch, rng)
+  ref_state, ref = jax.jit(classifier.make_train_step(config))(state, batch, rng)
+  for k in ("loss", "accuracy", "grad_norm"):
+    assert float(got[k]) == pytest.approx(float(ref[k]), rel=1e-5), k
+  chex.assert_trees_all_close(got_state.params, ref_state.params, rtol=1e-4, atol=1e-6)
+
+
+def test_trades_loss_is_ce_plus_beta_kl_through_both_passes():
+  """Against the reference's formula, with separate passes (the model has no dropout or
+  BatchNorm); its clean distribution is not held constant, and the test can tell."""
+  config = adv_config(method="trades", eps=0.1, pgd_steps=2)
+  state = adversarial.init_state(config, jax.random.key(0), 10)
+  x, y, x_adv, both = _trades_inputs(config, state)
+
+  def reference(params, hold_clean=False):
+    f = lambda x: state.apply_fn({"params": params}, x, train=True)
+    clean = f(x)
+    target = jax.lax.stop_gradient(clean) if hold_clean else clean
+    return (optax.softmax_cross_entropy_with_integer_labels(clean, y).mean()
+            + 6.0 * attacks.kl_from_logits(target, f(x_adv)).mean())
+
+  _, logits, loss, grads = adversarial.trades_update(state, both, y, 6.0, None)
+  want_loss, want = jax.value_and_grad(reference)(state.params)
+  assert float(loss) == pytest.approx(float(want_loss), rel=1e-5)
+  assert float(loss) > float(optax.softmax_cross_entropy_with_integer_labels(
+      logits[0::2], y).mean()) + 1e-4  # The KL term is there.
+  chex.assert_trees_all_close(grads, want, rtol=1e-4, atol=1e-6)
+  held = jax.grad(reference)(state.params, hold_clean=True)
+  with pytest.raises(AssertionError):
+    chex.assert_trees_all_close(grads, held, rtol=1e-4, atol=1e-6)
+
+
+def test_trades_training_run_logs_robust_accuracy_and_refuses_a_bad_beta(tmp_path, caplog):
+  config = adv_config(method="trades", eps=0.1, pgd_steps=2, eval_pgd_steps=2)
+  config.update(num_steps=8, log_every=4)
+  loop.train_and_evaluate(config, str(tmp_path))
+  logged = writers.read_metrics(str(tmp_path))
+  assert [m["step"] for m in logged] == [4, 8]
+  assert all(np.isfinite(m["train_loss"]) and 0 <= m["train_adv_accuracy"] <= 1 for m in logged)
+  last = logged[-1]
+  assert last["test_robust_accuracy"] <= last["test_accuracy_pgd"] <= last["test_accuracy"]
+  with pytest.raises(UserError, match=r"^config.adv.beta, the weight of TRADES' KL term, must "
+                                      r"be >= 0; got -1.0.$"):
+    loop.train_and_evaluate(adv_config(method="trades", beta=-1.0), str(tmp_path / "bad"))
+  assert not os.path.exists(tmp_path / "bad")
+  # alpha weighs the other methods' mix; trades ignores it, and says so.
+  with caplog.at_level(logging.WARNING):
+    adversarial.make_train_step(adv_config(method="trades", alpha=0.0))
+  assert "config.adv.alpha 0.0 is not used by method trades" in caplog.text
 
 
 def test_transfer_script_prints_its_table_and_absolute_paths(classifier_run, tmp_path):

@@ -2,8 +2,9 @@
 the same run gives the same parameters and metrics, up to float32 summation order.
 
 A smooth step (no sign of a gradient, no tie) is compared whole. A discontinuous one, PGD's
-sign steps, must keep what does not depend on summation order: the same random keys and
-the same crafted examples up to the few components whose near-zero gradient flips sign.
+and TRADES' sign steps, must keep what does not depend on summation order: the same random
+keys and the same crafted examples up to the few components whose near-zero gradient flips
+sign.
 """
 
 import json
@@ -121,7 +122,7 @@ def test_a_gan_on_four_devices_equals_one_device(tmp_path):
   _assert_same_run(reference, str(tmp_path / "four"))
 
 
-_PGD_ON_FOUR_DEVICES = """
+_ATTACK_ON_FOUR_DEVICES = """
 import sys
 import jax, numpy as np
 from conftest import load_config_file
@@ -129,6 +130,7 @@ from gan_lab import data, inference, parallel
 from gan_lab.training import adversarial
 
 config = load_config_file(sys.argv[1])
+config.adv.method = sys.argv[3]
 state = adversarial.init_state(config, jax.random.key(0), 1)
 train = data.load("mnist5k", "train")
 x, y, rng = inference.to_float(train["image"][:32]), train["label"][:32], jax.random.key(5)
@@ -147,12 +149,14 @@ np.savez(sys.argv[2], x=np.asarray(x), many=many[0], many_keys=many[1], one=one[
 """
 
 
-def test_pgd_examples_on_four_devices_equal_one_device(tmp_path):
-  """PGD from random starts: the same per-example keys, and the same examples up to the
-  components where a near-zero gradient's sign flips with the summation order."""
+@pytest.mark.parametrize("method", ["pgd", "trades"])
+def test_adversarial_examples_on_four_devices_equal_one_device(tmp_path, method):
+  """PGD's and TRADES' random starts: the same per-example keys, and the same examples up to
+  the components where a near-zero gradient's sign flips with the summation order."""
   config = os.path.join(REPO, "tests", "configs", "tiny_adv_pgd.py")
-  out = tmp_path / "pgd.npz"
-  result = subprocess.run([sys.executable, "-c", _PGD_ON_FOUR_DEVICES, config, str(out)],
+  out = tmp_path / "attack.npz"
+  result = subprocess.run([sys.executable, "-c", _ATTACK_ON_FOUR_DEVICES, config, str(out),
+                           method],
                           cwd=os.path.join(REPO, "tests"), env=_env(4), capture_output=True,
                           text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]

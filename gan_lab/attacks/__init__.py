@@ -15,6 +15,7 @@ from gan_lab.attacks.noise import random_noise
 from gan_lab.attacks.pgd import pgd
 from gan_lab.attacks.square import square
 from gan_lab.attacks.suite import ATTACKS, DEFAULT_ATTACKS, AttackSpec, craft, target_labels
+from gan_lab.attacks.trades_perturbation import trades_perturbation
 from gan_lab.attacks.vat_perturbation import (check_vat_args, entropy_loss, kl_from_logits,
                                               vat_loss, vat_perturbation)
 
@@ -22,4 +23,5 @@ __all__ = ["VERSIONS", "apgd", "autoattack", "dlr_loss", "fab", "square", "ATTAC
            "check_linf_eps",
            "check_vat_args", "craft", "entropy_loss", "fgsm", "input_gradient",
            "kl_from_logits", "pgd", "random_noise", "sanity_checks", "target_labels",
+           "trades_perturbation",
            "vat_loss", "vat_perturbation"]

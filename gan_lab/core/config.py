@@ -89,10 +89,11 @@ def adversarial_config() -> ml_collections.ConfigDict:
   c = classifier_config()
   c.experiment = "adversarial"
   c.adv = ml_collections.ConfigDict()
-  c.adv.method = "fgsm"         # fgsm (Goodfellow), pgd (Madry) or noise (the baseline).
+  c.adv.method = "fgsm"         # fgsm (Goodfellow), pgd (Madry), trades (Zhang) or noise.
   c.adv.eps = 0.1               # L-inf budget in [0, 1] pixel units, for training and eval.
   c.adv.alpha = 0.5             # Weight of the clean loss; 1 - alpha on the attacked copy.
-  c.adv.pgd_steps = 7           # pgd: iterations while training...
+  c.adv.beta = 6.0              # trades: CE(x) + beta * KL(p(x) || p(x_adv)); alpha unused.
+  c.adv.pgd_steps = 7           # pgd, trades: iterations while training...
   c.adv.step_size = 0.0         # ...of this size (0 = 2.5 * eps / pgd_steps).
   c.adv.eval_pgd_steps = 10     # PGD iterations of the robust accuracy at eval.
   return c

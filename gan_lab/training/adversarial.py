@@ -2,24 +2,30 @@
 
 Goodfellow et al. (2015): loss = alpha * CE(x) + (1 - alpha) * CE(fgsm(x)), alpha 0.5.
 Madry et al. (2018): PGD from a random start, alpha 0 (adversarial examples only).
+Zhang et al. (2019), TRADES: loss = CE(x) + beta * KL(p(x) || p(x_adv)), beta 6, with
+x_adv the point of the eps-ball that maximises that KL (`attacks.trades_perturbation`).
 The noise baseline: the same mix with random-sign noise of the same L-inf size.
 
 Attacks are crafted on the current parameters in inference mode (they must not change
 BatchNorm statistics or depend on dropout keys); the loss then runs in training mode on the
-clean and attacked halves together. PGD's random starts come from `parallel.example_keys`,
-so a step gives the same numbers however the batch is split over devices.
+clean and attacked halves together. PGD's and TRADES' random starts come from
+`parallel.example_keys`, so a step gives the same numbers however the batch is split over
+devices.
 """
 
 import jax
 import jax.numpy as jnp
 import optax
+from absl import logging
 
 from gan_lab import attacks, data, parallel
+from gan_lab.core.config import adversarial_config
 from gan_lab.core.errors import UserError
 from gan_lab.inference import logits_fn, to_float
 from gan_lab.training import attack_eval, classifier
+from gan_lab.training.state import apply_train
 
-METHODS = ("fgsm", "pgd", "noise")
+METHODS = ("fgsm", "pgd", "trades", "noise")
 
 
 def init_state(config, rng, total_steps: int):
@@ -36,6 +42,9 @@ def init_state(config, rng, total_steps: int):
     raise UserError("config.adv needs eps > 0, 0 <= alpha <= 1, pgd_steps >= 1, step_size >= 0 "
                     f"and eval_pgd_steps >= 1; got {a.eps}, {a.alpha}, {a.pgd_steps}, "
                     f"{a.step_size}, {a.eval_pgd_steps}.")
+  # Only for trades: runs of the other methods from before adv.beta existed still restore.
+  if a.method == "trades" and not a.beta >= 0:
+    raise UserError(f"config.adv.beta, the weight of TRADES' KL term, must be >= 0; got {a.beta}.")
   return classifier.init_state(config, rng, total_steps)
 
 
@@ -48,14 +57,43 @@ def perturb(config, state, x, y, rng, axis_name=None):
   elif a.method == "pgd":
     x_adv = attacks.pgd(fn, x, y, a.eps, step_size=a.step_size or None,
                         num_steps=a.pgd_steps, rng=rng, axis_name=axis_name)
+  elif a.method == "trades":
+    x_adv = attacks.trades_perturbation(fn, x, a.eps, rng, step_size=a.step_size or None,
+                                        num_steps=a.pgd_steps, axis_name=axis_name)
   else:
     x_adv = attacks.random_noise(x, a.eps, rng, axis_name=axis_name)
   return jax.lax.stop_gradient(x_adv)
 
 
+def trades_update(state, both, y, beta: float, rng, axis_name=None):
+  """`classifier.update` on TRADES' loss of the interleaved (x, x_adv) batch `both`:
+  CE(x) + beta * KL(p(x) || p(x_adv)), both halves in one training-mode pass.
+
+  One clean pass serves the CE and the KL; the reference runs the clean images twice, so
+  with dropout its CE and its KL target see different masks.
+  """
+
+  def loss_fn(params):
+    logits, new_state = apply_train(state, params, both, rng, axis_name)
+    clean, adv = logits[0::2], logits[1::2]
+    # As yaodongyu/TRADES: the clean distribution is not held constant (unlike VAT's
+    # `vat_loss`); the KL's gradient goes through both halves.
+    kl = jnp.mean(attacks.kl_from_logits(clean, adv))
+    ce = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(clean, y))
+    return ce + beta * kl, (logits, new_state)
+
+  (loss, (logits, state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  grads = parallel.pmean(grads, axis_name)
+  return state.apply_gradients(grads=grads), logits, loss, grads
+
+
 def make_train_step(config):
-  """(state, batch, rng) -> (state, metrics), as the classifier's step, on the mix."""
-  alpha = config.adv.alpha
+  """(state, batch, rng) -> (state, metrics), as the classifier's step, on the mix (trades:
+  on its loss)."""
+  a = config.adv
+  if a.method == "trades" and a.alpha != adversarial_config().adv.alpha:
+    logging.warning("config.adv.alpha %s is not used by method trades, whose KL term is "
+                    "weighted by config.adv.beta (%s).", a.alpha, a.beta)
 
   def train_step(state, batch, rng, *, axis_name=None):
     x, y = to_float(batch["image"]), batch["label"]
@@ -63,12 +101,16 @@ def make_train_step(config):
     # Interleaved (x_0, x_adv_0, x_1, ...): example i sits at 2i and 2i + 1 on any device
     # split, so its dropout masks do not depend on the number of devices.
     both = jnp.stack([x, x_adv], axis=1).reshape(2 * len(x), *x.shape[1:])
-    weights = jnp.tile(jnp.array([alpha, 1.0 - alpha]), len(x))
     labels = jnp.repeat(y, 2)
+    dropout = jax.random.fold_in(rng, 0)
 
-    state, logits, loss, grads = classifier.update(
-        state, both, labels, jax.random.fold_in(rng, 0), axis_name,
-        reduce=lambda ce: jnp.sum(weights * ce) / len(x))
+    if a.method == "trades":
+      state, logits, loss, grads = trades_update(state, both, y, a.beta, dropout, axis_name)
+    else:
+      weights = jnp.tile(jnp.array([a.alpha, 1.0 - a.alpha]), len(x))
+      state, logits, loss, grads = classifier.update(
+          state, both, labels, dropout, axis_name,
+          reduce=lambda ce: jnp.sum(weights * ce) / len(x))
     correct = jnp.argmax(logits, -1) == labels
     metrics = {"loss": loss, "accuracy": jnp.mean(correct[0::2]),
                "adv_accuracy": jnp.mean(correct[1::2]), "grad_norm": optax.tree.norm(grads)}
