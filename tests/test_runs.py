@@ -18,6 +18,7 @@ import pytest
 
 from conftest import REPO, load_config_file, run_script, tiny_config
 from gan_lab import data, inference
+from gan_lab.core.config import adversarial_config
 from gan_lab.core.errors import UserError
 from gan_lab.runs import checkpoint, experiments, loop, restore, sampling, workdirs
 from gan_lab.studies import robustness, tables, tour
@@ -443,3 +444,18 @@ def test_script_rejects_a_missing_config_file(tmp_path):
   out = run_script("train.py", "--config=experiments/configs/nope.py", f"--workdir={tmp_path}")
   assert out.returncode == 2 and "Traceback" not in out.stderr
   assert "error: Cannot load config file 'experiments/configs/nope.py'" in out.stderr
+
+
+def test_a_run_from_before_a_field_existed_resumes_when_it_holds_the_old_behaviour(tmp_path):
+  """adv.beta came with TRADES: an adversarial run written before it still resumes, with
+  beta at its default; a changed beta is another config."""
+  config = adversarial_config()
+  workdirs.prepare(str(tmp_path), config)
+  saved = json.loads((tmp_path / "config.json").read_text())
+  del saved["adv"]["beta"]  # As an older gan_lab wrote it.
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  workdirs.prepare(str(tmp_path), config)
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  config.adv.beta = 1.0
+  with pytest.raises(UserError, match="differs in adv.beta"):
+    workdirs.prepare(str(tmp_path), config)

@@ -7,6 +7,10 @@
 
 import ml_collections
 
+# Fields added after runs were written, with the value that gives those runs' behaviour: a
+# run whose config.json lacks one resumes when the new config holds that value.
+ADDED_FIELDS = {"adv.beta": 6.0}
+
 
 def base_config() -> ml_collections.ConfigDict:
   """Every field the training loop reads; experiment configs override what they change."""

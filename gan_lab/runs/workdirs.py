@@ -21,6 +21,7 @@ import time
 import jax
 import ml_collections
 
+from gan_lab.core.config import ADDED_FIELDS
 from gan_lab.core.errors import UserError
 
 CONFIG_FILE = "config.json"
@@ -175,8 +176,9 @@ def prepare(workdir: str, config: ml_collections.ConfigDict) -> str:
     old = read_json(path)
     flat_old, flat_new = _flatten(old), _flatten(new)
     resumable = _resumable(new)
+    added = {k for k, v in ADDED_FIELDS.items() if k not in flat_old and flat_new.get(k) == v}
     changed = sorted(k for k in flat_old.keys() | flat_new.keys()
-                     if flat_old.get(k) != flat_new.get(k) and k not in resumable)
+                     if flat_old.get(k) != flat_new.get(k) and k not in resumable | added)
     if changed:
       raise UserError(
           f"Workdir {workdir} holds a run of another config (differs in {', '.join(changed)}); "
