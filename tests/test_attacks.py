@@ -4,6 +4,7 @@ import os
 import shutil
 
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,6 +19,7 @@ from gan_lab.core.errors import UserError
 from gan_lab.runs import loop, workdirs, writers
 from gan_lab.studies import robustness, tables
 from gan_lab.training import adversarial, attack_eval, classifier
+from gan_lab.training.state import TrainState
 
 K = 4
 
@@ -179,11 +181,73 @@ def test_robustness_on_a_trained_classifier(classifier_run):
 
 
 def test_sanity_checks_flag_gradient_masking():
-  masked = [{"eps": 0.1, "accuracy_clean": 0.9, "accuracy_fgsm": 0.5, "accuracy_pgd": 0.7},
+  masked = [{"eps": 0.1, "accuracy_clean": 0.9, "accuracy_fgsm": 0.5, "accuracy_pgd": 0.7,
+             "accuracy_apgd-ce": 0.75},
             {"eps": 0.3, "accuracy_clean": 0.9, "accuracy_fgsm": 0.6, "accuracy_pgd": 0.8}]
   warnings = attacks.sanity_checks(masked)
-  assert len(warnings) == 3 and "PGD is weaker than FGSM at eps 0.1" in warnings[0]
-  assert "still 0.800 at eps 0.3" in warnings[2]
+  expected = ["PGD is weaker than FGSM at eps 0.1", "PGD is weaker than FGSM at eps 0.3",
+              "More steps did worse at eps 0.1: APGD-CE's accuracy 0.750 is above PGD's 0.700",
+              "Accuracy under fgsm rises with eps, from 0.500 at eps 0.1 to 0.600 at eps 0.3",
+              "Accuracy under pgd rises with eps, from 0.700 at eps 0.1 to 0.800 at eps 0.3",
+              "Accuracy under PGD is still 0.800 at eps 0.3"]
+  assert len(warnings) == len(expected)
+  for sentence in expected:
+    assert any(w.startswith(sentence) for w in warnings), sentence
+  healthy = [{"eps": 0.1, "accuracy_clean": 0.9, "accuracy_fgsm": 0.5, "accuracy_pgd": 0.4},
+             {"eps": 0.3, "accuracy_clean": 0.9, "accuracy_fgsm": 0.1, "accuracy_pgd": 0.0}]
+  assert attacks.sanity_checks(healthy) == []
+
+
+class _Rounded(nn.Module):
+  """Logits of the input rounded to 4 grey levels: the gradient is exactly 0 everywhere."""
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    del train
+    x = jax.lax.stop_gradient(jnp.round(x * 3) / 3)
+    return nn.Dense(10)(x.reshape(len(x), -1))
+
+
+class _Periodic(nn.Module):
+  """Two classes by the phase of the mean pixel: cos(2 pi mean / 0.2) > 0 is class 1. FGSM
+  moves the mean by up to eps (less where pixels hit 0 or 1), so at eps 0.2, a whole period,
+  it comes back near where it started."""
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    del train
+    self.param("unused", nn.initializers.zeros, ())
+    m = jnp.cos(2 * jnp.pi * jnp.mean(x, axis=(1, 2, 3)) / 0.2)
+    return jnp.stack([-m, m], -1)
+
+
+def _relabelled(module, images):
+  """A state of `module` and a split labelled with its own clean predictions (all right)."""
+  variables = module.init(jax.random.key(0), images[:1])
+  state = TrainState.of(module, variables, optax.sgd(0.0))
+  labels = np.asarray(jnp.argmax(inference.logits_fn(state)(inference.to_float(images)), -1))
+  return state, {"image": images, "label": labels.astype(np.int32)}
+
+
+def test_masking_checks_fire_on_models_built_to_mask():
+  images = data.load("mnist5k", "test")["image"][:64]
+  # Rounded inputs: no gradient at all, and only the black-box attack moves anything.
+  state, split = _relabelled(_Rounded(), images)
+  spec = attacks.AttackSpec(attacks=("fgsm", "pgd", "square"), pgd_steps=3, square_queries=200,
+                            random_start=False)
+  (r,) = attack_eval.evaluate(state, split, [0.3], spec, batch_size=64)
+  assert r["zero_gradient_share"] == 1.0 and r["accuracy_pgd"] == 1.0
+  assert r["accuracy_square"] < 0.9
+  warnings = attacks.sanity_checks([r])
+  assert any("input gradient is exactly zero at 100.0%" in w for w in warnings)
+  assert any(w.startswith("The black-box Square beats every white-box attack") for w in warnings)
+  # The periodic model: FGSM's accuracy comes back as eps grows past half a period.
+  state, split = _relabelled(_Periodic(), images)
+  results = attack_eval.evaluate(state, split, [0.1, 0.2], attacks.AttackSpec(
+      attacks=("fgsm",)), batch_size=64, num_classes=2)
+  assert results[1]["accuracy_fgsm"] > results[0]["accuracy_fgsm"] + 0.3  # 0.78 vs 0.34.
+  assert any(w.startswith("Accuracy under fgsm rises with eps") for w in
+             attacks.sanity_checks(results))
 
 
 def test_attack_script_writes_results_and_refuses_bad_input(classifier_run, tmp_path):

@@ -63,16 +63,18 @@ def _read_all(conn):
   return b"".join(chunks).decode()
 
 
-def _wait_listening(port):
+def _wait_listening(port, server=None):
   """Returns once something listens on 127.0.0.1:port, without connecting to it (a
-  connection would be a peer to process 0)."""
-  until = time.monotonic() + 5
+  connection would be a peer to process 0). Generous: a loaded CI host starts threads late."""
+  until = time.monotonic() + 30
   while time.monotonic() < until:
     with socket.socket() as probe:
       try:
         probe.bind(("127.0.0.1", port))
       except OSError:
         return
+    if server is not None and server.seconds is not None:
+      raise AssertionError(f"process 0 ended before anyone connected: {server.error!r}")
     time.sleep(0.05)
   raise AssertionError(f"nothing listens on port {port}")
 
@@ -146,8 +148,8 @@ def test_the_check_in_is_unreachable_from_other_addresses():
     except OSError:
       pytest.skip("127.0.0.2 is not an address of this machine")
   address, port = _coordinator()
-  process_0 = _Thread(parallel._check_processes, address, 2, 0, TIMEOUT_S + 1)
-  _wait_listening(port)
+  process_0 = _Thread(parallel._check_processes, address, 2, 0, 30)
+  _wait_listening(port, process_0)
   with pytest.raises(ConnectionRefusedError):
     socket.create_connection(("127.0.0.2", port), timeout=5).close()
   # On the coordinator's host the check-in works: process 1 reports and both get "ok".
