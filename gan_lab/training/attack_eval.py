@@ -134,10 +134,12 @@ def evaluate(target_state, split: dict, eps_list, spec: attacks.AttackSpec = att
   for eps in eps_list:
     attacks.check_linf_eps(eps)
   mesh = mesh or parallel.make_mesh()
+  n = len(split["label"])
+  # No batch larger than the split: padding is real work for attacks that iterate.
+  batch_size = min(batch_size, n)
   run = make_evaluator(spec, num_classes, mesh, seed=seed, batch_size=batch_size,
                        backend=backend)
   batcher = chunks.Batcher(chunks.with_index(split), mesh, on_device=jax.process_count() == 1)
-  n = len(split["label"])
   results, began = [], time.time()
   for i, eps in enumerate(eps_list):
     results.append({"eps": float(eps), **run(target_state, batcher, n, float(eps), craft_state)})
