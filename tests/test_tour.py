@@ -42,6 +42,10 @@ def test_tiny_tour_reports_every_stage_with_a_figure_and_a_table(tmp_path):
   attacks = next(s for s in rep["sections"] if s["key"] == "attacks")["figures"]
   assert [f["caption"].split(":")[0] for f in attacks] == ["Untargeted"] * 2 + [
       "Targeted at class 3"] * 2
+  training = next(s for s in rep["sections"] if s["key"] == "adversarial_training")
+  aa = re.search(r"AutoAttack \(fast version\) on the first 16 test digits only, .* robust "
+                 r"accuracy normal ([\d.]+) \(PGD-2: ([\d.]+)\)", " ".join(training["notes"]))
+  assert aa and all(0 <= float(v) <= 1 for v in aa.groups())
   # Self-contained: every figure is embedded, nothing is linked.
   assert page.count('src="data:image/png;base64,') == sum(len(s["figures"]) for s in
                                                             rep["sections"])
