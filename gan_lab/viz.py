@@ -11,8 +11,9 @@ from matplotlib.lines import Line2D
 CURVE_COLUMNS = 3
 # One colour per attack in every figure ("robust": the per-example worst case over attacks).
 ATTACK_COLORS = {"clean": "black", "noise": "tab:green", "fgsm": "tab:blue", "pgd": "tab:red",
-                 "robust": "tab:gray"}
-_SPARE_COLORS = ("tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+                 "robust": "tab:gray", "autoattack": "tab:purple", "apgd-ce": "tab:orange",
+                 "apgd-t": "tab:pink", "fab-t": "tab:olive", "square": "tab:cyan"}
+_SPARE_COLORS = ("tab:brown", "gold", "navy", "teal", "lime", "maroon")
 # One line style and marker per row (model) of a figure, in the rows' order.
 _ROW_STYLES = ("-", "--", ":", "-.")
 _ROW_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
