@@ -41,6 +41,13 @@ from gan_lab.core.config import classifier_config  # pylint: disable=g-import-no
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def simulated_devices(count: int) -> dict:
+  """The environment of a subprocess with `count` simulated CPU devices (on top of any
+  XLA_FLAGS of this process's)."""
+  flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={count}"
+  return {**os.environ, "XLA_FLAGS": flags.strip()}
+
+
 def pytest_configure(config):
   """Prepares mnist5k in TFDS_DATA_DIR before any test, once for all workers."""
   del config

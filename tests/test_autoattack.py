@@ -68,13 +68,12 @@ def test_apgd_is_at_least_as_strong_as_pgd_with_as_many_steps(model):
 def test_every_attack_stays_in_the_ball_and_the_bounds(model, norm, eps):
   fn, x, y = model
   x, y = x[:32], y[:32]
-  runs = [attacks.apgd(fn, x, y, eps, norm=norm, num_steps=20, rng=jax.random.key(1)),
-          attacks.apgd(fn, x, y, eps, norm=norm, targeted=True, num_steps=10,
+  runs = [attacks.apgd(fn, x, y, eps, norm=norm, num_steps=8, rng=jax.random.key(1)),
+          attacks.apgd(fn, x, y, eps, norm=norm, targeted=True, num_steps=4,
                        num_target_classes=2, loss="dlr")]
-  if norm == "linf":
-    runs += [attacks.fab(fn, x, y, eps, num_steps=20, num_target_classes=2),
-             attacks.square(fn, x, y, eps, num_queries=50)[0],
-             attacks.autoattack(fn, x, y, eps, num_steps=10, num_queries=50)[0]]
+  if norm == "linf":  # AutoAttack's own result is checked in the test below.
+    runs += [attacks.fab(fn, x, y, eps, num_steps=4, num_target_classes=2),
+             attacks.square(fn, x, y, eps, num_queries=50)[0]]
   for x_adv in runs:
     _in_ball(x_adv, x, eps, norm)
 
@@ -95,8 +94,9 @@ def test_projection_linf_reaches_the_hyperplane_with_the_least_linf_step():
 def test_autoattack_is_per_example_at_least_as_strong_as_each_part_alone(model):
   fn, x, y = model
   keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(3), i))(jnp.arange(len(x)))
-  kw = {"num_steps": 20}
+  kw = {"num_steps": 5}
   x_adv, info = attacks.autoattack(fn, x, y, EPS, rng=keys, num_queries=100, **kw)
+  _in_ball(x_adv, x, EPS)
   alone = {
       "apgd-ce": attacks.apgd(fn, x, y, EPS, rng=keys, **kw),
       "apgd-t": attacks.apgd(fn, x, y, EPS, targeted=True, rng=keys, **kw),

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from conftest import REPO
+from conftest import REPO, simulated_devices
 from gan_lab.core.config import classifier_config
 from gan_lab.core.errors import UserError
 from gan_lab.models import conv, onednn
@@ -131,8 +131,7 @@ for a, b in zip(jax.tree.leaves(out[0][1]), jax.tree.leaves(out[1][1]), strict=T
   np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 print("ok")
 """
-  env = {**os.environ, "JAX_PLATFORMS": "cpu",
-         "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+  env = {**simulated_devices(4), "JAX_PLATFORMS": "cpu"}
   out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                        timeout=300, env=env, cwd=REPO)
   assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]

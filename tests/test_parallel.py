@@ -18,7 +18,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO, load_config_file
+from conftest import REPO, load_config_file, simulated_devices
 from gan_lab.runs import experiments, loop
 
 CONFIG = os.path.join(REPO, "tests", "configs", "tiny_bn_dropout.py")
@@ -30,7 +30,7 @@ def _train_cmd(workdir, *flags):
 
 
 def _env(devices):
-  return {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+  return simulated_devices(devices)
 
 
 def _run(cmd, devices, timeout=300):

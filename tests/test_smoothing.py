@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import load_config_file, run_script, tiny_config
+from conftest import load_config_file, run_script, simulated_devices, tiny_config
 from gan_lab import data, inference, smoothing
 from gan_lab.core.config import smoothing_config
 from gan_lab.core.errors import UserError
@@ -209,9 +209,7 @@ print("equal")
 
 def test_the_training_noise_does_not_depend_on_the_device_split():
   out = subprocess.run([sys.executable, "-c", _NOISE_ON_FOUR_DEVICES], capture_output=True,
-                       text=True, timeout=300, env={
-                           **os.environ,
-                           "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+                       text=True, timeout=300, env=simulated_devices(4))
   assert out.returncode == 0 and out.stdout.strip() == "equal", out.stderr[-3000:]
 
 

@@ -7,6 +7,7 @@ serves a list of budgets. Random starts and noise are keyed by the example's ind
 split, so the numbers do not depend on the batch size or the number of devices.
 """
 
+import functools
 import time
 
 import jax
@@ -98,11 +99,14 @@ def _metrics(spec: attacks.AttackSpec):
   return metrics
 
 
+@functools.lru_cache(maxsize=8)
 def make_evaluator(spec: attacks.AttackSpec, num_classes: int, mesh, *, seed: int = 0,
                    batch_size: int = 500, backend: str = "shard_map"):
   """evaluate(target_state, batcher, n, eps, craft_state=None) -> metrics at one eps.
 
-  The batcher serves {"image", "label", "index"}; one compilation serves every eps.
+  The batcher serves {"image", "label", "index"}; one compilation serves every eps, and
+  (cached) every model of the same architecture: a comparison of several models, or the
+  transfer from several surrogates, compiles its attacks once.
   """
   if spec.targeted and spec.target_class is not None and not (
       0 <= spec.target_class < num_classes):
