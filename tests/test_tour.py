@@ -97,12 +97,12 @@ def _report_with_figures(tmp_path, captions: bool) -> dict:
   reports from before captions) bare paths."""
   rep = workdirs.read_json(FIXTURE)
   for s in rep["sections"]:
-    for path in s["figures"]:
+    paths = [f["path"] for f in s["figures"]]
+    for path in paths:
       os.makedirs(tmp_path / os.path.dirname(path), exist_ok=True)
       Image.new("RGB", (4, 4)).save(tmp_path / path)
-    if captions:
-      s["figures"] = [{"path": path, "caption": f"What {path} shows <here>."}
-                      for path in s["figures"]]
+    s["figures"] = ([{"path": path, "caption": f"What {path} shows <here>."} for path in paths]
+                    if captions else paths)
   return rep
 
 

@@ -71,7 +71,7 @@ def get_config(size: str = "quick"):
   # AutoAttack beside PGD on a subset of the test digits, to keep the tour in its minutes;
   # the README's table runs the standard version on 500 (experiments/robustness_report.py).
   c.adversarial_training.autoattack_version = "fast"
-  c.adversarial_training.autoattack_examples = 100
+  c.adversarial_training.autoattack_examples = 50
   c.adversarial_training.apgd_steps = 100
 
   c.vat = _committed("vat_mnist5k")
