@@ -362,8 +362,8 @@ def test_trades_step_with_beta_zero_is_the_clean_step():
   config = adv_config(method="trades", beta=0.0, eps=0.1, pgd_steps=2)
   state = adversarial.init_state(config, jax.random.key(0), 10)
   x, y, _, both = _trades_inputs(config, state)
-  _, _, _, grads = adversarial.trades_update(state, both, y, 0.0, None)
-  _, _, _, clean_grads = classifier.update(state, x, y, None)
+  _, _, _, grads = classifier.update(state, both, adversarial.trades_loss(y, 0.0), None)
+  _, _, _, clean_grads = classifier.update(state, x, classifier.cross_entropy(y), None)
   chex.assert_trees_all_close(grads, clean_grads, rtol=1e-4, atol=1e-6)
   # The whole step, attack included, against the classifier's.
   batch = {k: v[:32] for k, v in data.load("mnist5k", "train").items()}
@@ -389,7 +389,8 @@ def test_trades_loss_is_ce_plus_beta_kl_through_both_passes():
     return (optax.softmax_cross_entropy_with_integer_labels(clean, y).mean()
             + 6.0 * attacks.kl_from_logits(target, f(x_adv)).mean())
 
-  _, logits, loss, grads = adversarial.trades_update(state, both, y, 6.0, None)
+  _, logits, loss, grads = classifier.update(state, both, adversarial.trades_loss(y, 6.0),
+                                             None)
   want_loss, want = jax.value_and_grad(reference)(state.params)
   assert float(loss) == pytest.approx(float(want_loss), rel=1e-5)
   assert float(loss) > float(optax.softmax_cross_entropy_with_integer_labels(

@@ -23,7 +23,6 @@ from gan_lab.core.config import adversarial_config
 from gan_lab.core.errors import UserError
 from gan_lab.inference import logits_fn, to_float
 from gan_lab.training import attack_eval, classifier
-from gan_lab.training.state import apply_train
 
 METHODS = ("fgsm", "pgd", "trades", "noise")
 
@@ -65,26 +64,22 @@ def perturb(config, state, x, y, rng, axis_name=None):
   return jax.lax.stop_gradient(x_adv)
 
 
-def trades_update(state, both, y, beta: float, rng, axis_name=None):
-  """`classifier.update` on TRADES' loss of the interleaved (x, x_adv) batch `both`:
-  CE(x) + beta * KL(p(x) || p(x_adv)), both halves in one training-mode pass.
+def trades_loss(y, beta: float):
+  """TRADES' loss of the logits of the interleaved (x, x_adv) batch, for `classifier.update`:
+  CE(x) + beta * KL(p(x) || p(x_adv)), both halves from one training-mode pass.
 
   One clean pass serves the CE and the KL; the reference runs the clean images twice, so
   with dropout its CE and its KL target see different masks.
   """
 
-  def loss_fn(params):
-    logits, new_state = apply_train(state, params, both, rng, axis_name)
+  def loss(logits):
     clean, adv = logits[0::2], logits[1::2]
     # As yaodongyu/TRADES: the clean distribution is not held constant (unlike VAT's
     # `vat_loss`); the KL's gradient goes through both halves.
     kl = jnp.mean(attacks.kl_from_logits(clean, adv))
-    ce = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(clean, y))
-    return ce + beta * kl, (logits, new_state)
+    return classifier.cross_entropy(y)(clean) + beta * kl
 
-  (loss, (logits, state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  grads = parallel.pmean(grads, axis_name)
-  return state.apply_gradients(grads=grads), logits, loss, grads
+  return loss
 
 
 def make_train_step(config):
@@ -105,12 +100,12 @@ def make_train_step(config):
     dropout = jax.random.fold_in(rng, 0)
 
     if a.method == "trades":
-      state, logits, loss, grads = trades_update(state, both, y, a.beta, dropout, axis_name)
+      loss = trades_loss(y, a.beta)
     else:
       weights = jnp.tile(jnp.array([a.alpha, 1.0 - a.alpha]), len(x))
-      state, logits, loss, grads = classifier.update(
-          state, both, labels, dropout, axis_name,
-          reduce=lambda ce: jnp.sum(weights * ce) / len(x))
+      loss = lambda logits: jnp.sum(
+          weights * optax.softmax_cross_entropy_with_integer_labels(logits, labels)) / len(x)
+    state, logits, loss, grads = classifier.update(state, both, loss, dropout, axis_name)
     correct = jnp.argmax(logits, -1) == labels
     metrics = {"loss": loss, "accuracy": jnp.mean(correct[0::2]),
                "adv_accuracy": jnp.mean(correct[1::2]), "grad_norm": optax.tree.norm(grads)}

@@ -29,17 +29,19 @@ def init_state(config, rng, total_steps: int) -> TrainState:
   return TrainState.of(model, variables, make_optimizer(config, total_steps))
 
 
-def update(state: TrainState, images, labels, rng, axis_name=None, reduce=jnp.mean):
-  """One SGD step on the softmax cross-entropy: (state, logits, loss, grads).
+def cross_entropy(labels):
+  """logits -> the batch mean of the softmax cross-entropy of `labels`: the classifier's loss."""
+  return lambda logits: jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
 
-  `reduce` turns the per-example cross-entropies into the loss (the batch mean, or the
-  adversarial mix's weighted sum).
-  """
+
+def update(state: TrainState, images, loss, rng, axis_name=None):
+  """One SGD step on `loss(logits) -> scalar` of the training-mode logits of `images` (the
+  classifier's `cross_entropy`, the adversarial mix, TRADES' loss): (state, logits, loss,
+  grads)."""
 
   def loss_fn(params):
     logits, new_state = apply_train(state, params, images, rng, axis_name)
-    loss = reduce(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
-    return loss, (logits, new_state)
+    return loss(logits), (logits, new_state)
 
   (loss, (logits, state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   grads = parallel.pmean(grads, axis_name)
@@ -70,7 +72,7 @@ def make_train_step(config):
     labels = batch["label"]
     # The dropout key stays `rng`, so that runs without noise are as before.
     x = train_images(config, batch["image"], jax.random.fold_in(rng, 1), axis_name)
-    state, logits, loss, grads = update(state, x, labels, rng, axis_name)
+    state, logits, loss, grads = update(state, x, cross_entropy(labels), rng, axis_name)
     metrics = {
         "loss": loss,
         "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
