@@ -20,7 +20,7 @@ import optax
 
 from gan_lab.attacks.base import (NORMS, LogitsFn, check_args, check_norm, direction,
                                   example_keys, labels_or_predictions, project, random_start,
-                                  run_while)
+                                  run_while, where_example)
 from gan_lab.core.errors import UserError
 
 LOSSES = ("ce", "dlr")
@@ -67,7 +67,6 @@ def _single_run(logits_fn, x, y, eps, keys, *, norm, loss, target, num_steps, bo
   """One run from a random start: (first adversarial point or best-loss point, fooled)."""
   grad_fn = _loss_fn(logits_fn, loss, y, target)
   windows = jnp.asarray(checkpoints(num_steps))
-  shape = (-1,) + (1,) * (x.ndim - 1)
   x_adv = random_start(x, eps, keys, norm, bounds)
   grad, (value, logits) = grad_fn(x_adv)
   fooled = jnp.argmax(logits, -1) != y
@@ -82,18 +81,18 @@ def _single_run(logits_fn, x, y, eps, keys, *, norm, loss, target, num_steps, bo
   def body(s):
     i = s["i"]
     a = jnp.where(i > 0, MOMENTUM, 1.0)
-    step = s["step"].reshape(shape)
+    step = s["step"].reshape((-1,) + (1,) * (x.ndim - 1))
     z = project(s["x_adv"] + step * direction(s["grad"], norm), x, eps, norm, bounds)
     z = project(s["x_adv"] + a * (z - s["x_adv"]) + (1 - a) * (s["x_adv"] - s["x_old"]), x,
                 eps, norm, bounds)
     grad, (value, logits) = grad_fn(z)
     now_fooled = jnp.argmax(logits, -1) != y
-    x_found = jnp.where((now_fooled & ~s["fooled"]).reshape(shape), z, s["x_found"])
+    x_found = where_example(now_fooled & ~s["fooled"], z, s["x_found"])
     better = value > s["loss_best"]
     s = {**s, "x_old": s["x_adv"], "x_adv": z, "grad": grad, "x_found": x_found,
          "fooled": s["fooled"] | now_fooled,
-         "x_best": jnp.where(better.reshape(shape), z, s["x_best"]),
-         "grad_best": jnp.where(better.reshape(shape), grad, s["grad_best"]),
+         "x_best": where_example(better, z, s["x_best"]),
+         "grad_best": where_example(better, grad, s["grad_best"]),
          "loss_best": jnp.where(better, value, s["loss_best"]),
          "rises": s["rises"] + (value > s["loss_prev"]), "loss_prev": value}
     window = windows[i]
@@ -101,10 +100,9 @@ def _single_run(logits_fn, x, y, eps, keys, *, norm, loss, target, num_steps, bo
     def check(s):
       halve = ((s["rises"] <= window * RHO)
                | (~s["reduced"] & (s["best_at_check"] >= s["loss_best"])))
-      h = halve.reshape(shape)
       return {**s, "step": jnp.where(halve, s["step"] / 2, s["step"]),
-              "x_adv": jnp.where(h, s["x_best"], s["x_adv"]),
-              "grad": jnp.where(h, s["grad_best"], s["grad"]),
+              "x_adv": where_example(halve, s["x_best"], s["x_adv"]),
+              "grad": where_example(halve, s["grad_best"], s["grad"]),
               "reduced": halve, "best_at_check": s["loss_best"],
               "rises": jnp.zeros_like(s["rises"])}
 
@@ -112,7 +110,7 @@ def _single_run(logits_fn, x, y, eps, keys, *, norm, loss, target, num_steps, bo
     return {**s, "i": i + 1}
 
   s = run_while(num_steps, body, state, lambda s: s["i"], lambda s: active & ~s["fooled"])
-  return jnp.where(s["fooled"].reshape(shape), s["x_found"], s["x_best"]), s["fooled"]
+  return where_example(s["fooled"], s["x_found"], s["x_best"]), s["fooled"]
 
 
 def apgd(logits_fn: LogitsFn, x, y=None, eps: float = 0.03, *, norm: str = "linf",
@@ -153,7 +151,6 @@ def apgd(logits_fn: LogitsFn, x, y=None, eps: float = 0.03, *, norm: str = "linf
     targets = jnp.argsort(-clean, axis=-1)[:, 1:count + 1].T  # [run, example]
   else:
     count, targets = num_restarts, None
-  shape = (-1,) + (1,) * (x.ndim - 1)
 
   def run(s):
     r = s["r"]
@@ -164,7 +161,7 @@ def apgd(logits_fn: LogitsFn, x, y=None, eps: float = 0.03, *, norm: str = "linf
         active=active & ~s["fooled"])
     # The first run's best-loss point stands for examples that no run fools.
     take = active & ~s["fooled"] & (fooled_run | (r == 0))
-    return {"r": r + 1, "best": jnp.where(take.reshape(shape), x_run, s["best"]),
+    return {"r": r + 1, "best": where_example(take, x_run, s["best"]),
             "fooled": s["fooled"] | (active & fooled_run)}
 
   # One traced run serves every restart and target; runs stop once all are fooled.

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from gan_lab.attacks.apgd import apgd
 from gan_lab.attacks.base import (LogitsFn, check_args, check_norm, example_keys,
-                                  labels_or_predictions)
+                                  labels_or_predictions, where_example)
 from gan_lab.attacks.fab import fab
 from gan_lab.attacks.square import square
 from gan_lab.core.errors import UserError
@@ -47,7 +47,6 @@ def autoattack(logits_fn: LogitsFn, x, y, eps: float, *, norm: str = "linf",
   y = labels_or_predictions(logits_fn, x, y)
   keys = example_keys(jax.random.key(0) if rng is None else rng, x.shape[0], axis_name)
   robust = jnp.argmax(jax.lax.stop_gradient(logits_fn(x)), -1) == y
-  shape = (-1,) + (1,) * (x.ndim - 1)
   x_adv, fooled_by, queries = x, {}, jnp.zeros(x.shape[:1], jnp.int32)
   for name in VERSIONS[version]:
     kw = {"norm": norm, "bounds": bounds, "active": robust}
@@ -61,7 +60,7 @@ def autoattack(logits_fn: LogitsFn, x, y, eps: float, *, norm: str = "linf",
       z, queries = square(logits_fn, x, y, eps, num_queries=num_queries,
                           rng=jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys), **kw)
     broke = robust & (jnp.argmax(logits_fn(z), -1) != y)
-    x_adv = jnp.where(broke.reshape(shape), z, x_adv)
+    x_adv = where_example(broke, z, x_adv)
     fooled_by[name] = broke
     robust = robust & ~broke
   return x_adv, {"fooled_by": fooled_by, "queries": queries}

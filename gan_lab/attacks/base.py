@@ -95,6 +95,11 @@ def per_example_l2(g):
   return jnp.sqrt(jnp.sum(g * g, axis=tuple(range(1, g.ndim)), keepdims=True))
 
 
+def where_example(mask, a, b):
+  """Per example, `a` where `mask` (bool [batch]) holds, else `b` ([batch, ...] each)."""
+  return jnp.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+
+
 def direction(g, norm: str):
   """The steepest-ascent unit step for gradient `g` in the L-inf or L2 ball."""
   if norm == "linf":

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_lab.attacks.base import (LogitsFn, check_args, check_norm, labels_or_predictions,
-                                  run_while)
+                                  run_while, where_example)
 from gan_lab.core.errors import UserError
 
 
@@ -83,7 +83,6 @@ def fab(logits_fn: LogitsFn, x, y=None, eps: float = 0.03, *, norm: str = "linf"
   active = active & (jnp.argmax(clean, -1) == y)
   n = x.shape[0]
   flat0 = x.reshape(n, -1)
-  shape = (-1,) + (1,) * (x.ndim - 1)
   project = jax.vmap(projection_linf)
   linf = lambda d: jnp.max(jnp.abs(d.reshape(n, -1)), -1)
 
@@ -115,8 +114,8 @@ def fab(logits_fn: LogitsFn, x, y=None, eps: float = 0.03, *, norm: str = "linf"
       dist = linf(x1 - x)
       closer = adv & (dist < t["dist"])
       return {"i": t["i"] + 1, "dist": jnp.where(closer, dist, t["dist"]),
-              "best": jnp.where(closer.reshape(shape), x1, t["best"]),
-              "x1": jnp.where(adv.reshape(shape), x + (x1 - x) * backward, x1)}
+              "best": where_example(closer, x1, t["best"]),
+              "x1": where_example(adv, x + (x1 - x) * backward, x1)}
 
     going = active & ~s["done"]
     t = run_while(num_steps, step, {"i": jnp.int32(0), "x1": x, "best": s["best"],
@@ -128,8 +127,7 @@ def fab(logits_fn: LogitsFn, x, y=None, eps: float = 0.03, *, norm: str = "linf"
   s = jax.lax.while_loop(lambda s: (s["r"] < count) & jnp.any(active & ~s["done"]), run,
                          {"r": jnp.int32(0), "best": x, "dist": jnp.full((n,), jnp.inf, x.dtype),
                           "done": jnp.zeros((n,), bool)})
-  found = (active & s["done"]).reshape(shape)
-  return jax.lax.stop_gradient(jnp.where(found, s["best"], x))
+  return jax.lax.stop_gradient(where_example(active & s["done"], s["best"], x))
 
 
 __all__ = ["fab", "projection_linf"]

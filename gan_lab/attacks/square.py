@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_lab.attacks.base import (LogitsFn, check_args, check_norm, example_keys,
-                                  labels_or_predictions, project)
+                                  labels_or_predictions, project, where_example)
 from gan_lab.core.errors import UserError
 
 # (queries up to which, share of p_init): fra31/auto-attack's p_selection, not rescaled.
@@ -76,12 +76,11 @@ def square(logits_fn: LogitsFn, x, y=None, eps: float = 0.03, *, norm: str = "li
   keys = example_keys(jax.random.key(0) if rng is None else rng, x.shape[0], axis_name)
   active = jnp.ones(x.shape[:1], bool) if active is None else active
   n, h, w, c = x.shape
-  shape = (-1, 1, 1, 1)
   # Vertical stripes of +-eps, one sign per column and channel.
   stripes = jax.vmap(lambda k: jax.random.bernoulli(jax.random.fold_in(k, 0), 0.5,
                                                     (1, w, c)))(keys)
   start = project(x + jnp.where(stripes, eps, -eps), x, eps, "linf", bounds)
-  x_best = jnp.where(active.reshape(shape), start, x)
+  x_best = where_example(active, start, x)
   best = margin(logits_fn(x_best), y)
   queries = active.astype(jnp.int32)
 
@@ -97,7 +96,7 @@ def square(logits_fn: LogitsFn, x, y=None, eps: float = 0.03, *, norm: str = "li
     m = margin(logits_fn(proposal), y)
     going = todo(s)
     better = going & (m < s["margin"])
-    return {"i": i + 1, "x_best": jnp.where(better.reshape(shape), proposal, s["x_best"]),
+    return {"i": i + 1, "x_best": where_example(better, proposal, s["x_best"]),
             "margin": jnp.where(better, m, s["margin"]),
             "queries": s["queries"] + going.astype(jnp.int32)}
 
