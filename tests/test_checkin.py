@@ -63,17 +63,23 @@ def _read_all(conn):
   return b"".join(chunks).decode()
 
 
-def _wait_listening(port, server=None):
-  """Returns once something listens on 127.0.0.1:port, without connecting to it (a
-  connection would be a peer to process 0). Generous: a loaded CI host starts threads late."""
+def _listening(port) -> bool:
+  """Whether a socket listens on 127.0.0.1:port, read from /proc/net/tcp: neither a
+  connection (a peer to process 0) nor a probing bind, which could take the port at the very
+  moment process 0 binds it."""
+  with open("/proc/net/tcp") as f:
+    rows = [line.split() for line in f.readlines()[1:]]
+  return any(r[1] == f"0100007F:{port:04X}" and r[3] == "0A" for r in rows)  # 0A: LISTEN.
+
+
+def _wait_listening(port, server):
+  """Returns once process 0 (`server`, a _Thread) listens on 127.0.0.1:port. Generous: a
+  loaded CI host starts threads late."""
   until = time.monotonic() + 30
   while time.monotonic() < until:
-    with socket.socket() as probe:
-      try:
-        probe.bind(("127.0.0.1", port))
-      except OSError:
-        return
-    if server is not None and server.seconds is not None:
+    if _listening(port):
+      return
+    if server.seconds is not None:
       raise AssertionError(f"process 0 ended before anyone connected: {server.error!r}")
     time.sleep(0.05)
   raise AssertionError(f"nothing listens on port {port}")
