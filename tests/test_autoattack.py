@@ -8,7 +8,8 @@ import pytest
 
 from gan_lab import attacks, data, inference
 from gan_lab.attacks.apgd import checkpoints
-from gan_lab.attacks.fab import projection_linf
+from gan_lab.attacks.fab import projection_l2, projection_linf
+from gan_lab.attacks.square import bump
 from gan_lab.core.errors import UserError
 
 EPS = 0.1
@@ -70,10 +71,11 @@ def test_every_attack_stays_in_the_ball_and_the_bounds(model, norm, eps):
   x, y = x[:32], y[:32]
   runs = [attacks.apgd(fn, x, y, eps, norm=norm, num_steps=8, rng=jax.random.key(1)),
           attacks.apgd(fn, x, y, eps, norm=norm, targeted=True, num_steps=4,
-                       num_target_classes=2, loss="dlr")]
-  if norm == "linf":  # AutoAttack's own result is checked in the test below.
-    runs += [attacks.fab(fn, x, y, eps, num_steps=4, num_target_classes=2),
-             attacks.square(fn, x, y, eps, num_queries=50)[0]]
+                       num_target_classes=2, loss="dlr"),
+          attacks.fab(fn, x, y, eps, norm=norm, num_steps=4, num_target_classes=2),
+          attacks.square(fn, x, y, eps, norm=norm, num_queries=50)[0]]
+  if norm == "l2":  # L-inf's AutoAttack is checked in the test below.
+    runs.append(attacks.autoattack(fn, x, y, eps, norm=norm, num_steps=2, num_queries=20)[0])
   for x_adv in runs:
     _in_ball(x_adv, x, eps, norm)
 
@@ -89,6 +91,41 @@ def test_projection_linf_reaches_the_hyperplane_with_the_least_linf_step():
     d = np.asarray(projection_linf(t, w, b))
     np.testing.assert_allclose(float(jnp.dot(w, t + d)), b, atol=1e-12)
     np.testing.assert_allclose(np.abs(d).max(), 0.01 / np.abs(np.asarray(w)).sum(), rtol=1e-9)
+
+
+def _box_projection_l2(t, w, b):
+  """The least L2 step to w . z = b with z in [0, 1]^D, by its optimality condition: z is
+  clip(t - lam w, 0, 1) for the lam that bisection finds (w . z falls as lam grows)."""
+  gap = lambda lam: w @ np.clip(t - lam * w, 0, 1) - b
+  lo, hi = -1e6, 1e6
+  for _ in range(200):
+    lo, hi = ((lo + hi) / 2, hi) if gap((lo + hi) / 2) > 0 else (lo, (lo + hi) / 2)
+  return np.clip(t - lo * w, 0, 1) - t
+
+
+@pytest.mark.parametrize("offset", [0.3, 3.0])  # Mostly inside the box, and far against it.
+def test_projection_l2_is_the_least_step_to_the_hyperplane_within_the_box(offset):
+  rng = np.random.default_rng(1)
+  with jax.enable_x64(True):
+    for _ in range(5):
+      t, w = rng.uniform(0, 1, 40), rng.normal(size=40)
+      b = w @ t + offset * rng.choice([-1, 1])
+      d = np.asarray(projection_l2(jnp.asarray(t), jnp.asarray(w), b))
+      np.testing.assert_allclose(d, _box_projection_l2(t, w, b), atol=1e-9)
+      np.testing.assert_allclose(w @ (t + d), b, atol=1e-9)
+
+
+def test_square_l2_bump_is_the_papers_pattern():
+  """A 3 x 3 bump: its top row rings 0 and 1 around the middle, weighted 1 + 1/4 and 1/4; its
+  lower two rows the same around their lower middle, negated; each half of unit norm."""
+  top = np.array([[0.25, 1.25, 0.25], [0, 0, 0], [0, 0, 0]])
+  low = np.array([[0, 0, 0], [0.25, 0.25, 0.25], [0.25, 1.25, 0.25]])
+  unit = lambda v: v / np.linalg.norm(v)
+  want = np.zeros((6, 7))
+  want[2:5, 1:4] = unit(unit(top) - unit(low))
+  np.testing.assert_allclose(np.asarray(bump(6, 7, 2, 1, 3, False)), want, atol=1e-6)
+  np.testing.assert_allclose(np.asarray(bump(6, 7, 2, 1, 3, True))[2:5, 1:4],
+                             want[2:5, 1:4].T, atol=1e-6)
 
 
 def test_autoattack_is_per_example_at_least_as_strong_as_each_part_alone(model):
@@ -120,7 +157,8 @@ def test_autoattack_is_per_example_at_least_as_strong_as_each_part_alone(model):
   assert _fooled(fn, fast, y).sum() <= fooled.sum()
 
 
-def test_square_never_calls_the_gradient_and_counts_its_queries(model):
+@pytest.mark.parametrize("norm,eps", [("linf", 0.2), ("l2", 3.0)])
+def test_square_never_calls_the_gradient_and_counts_its_queries(model, norm, eps):
   fn, x, y = model
   x, y = x[:32], y[:32]
 
@@ -135,7 +173,7 @@ def test_square_never_calls_the_gradient_and_counts_its_queries(model):
   black_box = lambda z: fn(no_gradient(z))
   with pytest.raises(AssertionError, match="asked for a gradient"):
     jax.grad(lambda z: black_box(z).sum())(x)
-  x_adv, queries = attacks.square(black_box, x, y, 0.2, num_queries=200)
+  x_adv, queries = attacks.square(black_box, x, y, eps, norm=norm, num_queries=200)
   fooled = _fooled(fn, x_adv, y)
   queries = np.asarray(queries)
   assert fooled.mean() > 0.3
@@ -149,7 +187,7 @@ def test_square_never_calls_the_gradient_and_counts_its_queries(model):
     (lambda fn, x, y: attacks.apgd(fn, x, y, 0.1, loss="hinge"), "Unknown APGD loss 'hinge'"),
     (lambda fn, x, y: attacks.autoattack(fn, x, y, 0.1, version="plus"),
      "Unknown AutoAttack version 'plus'"),
-    (lambda fn, x, y: attacks.autoattack(fn, x, y, 0.1, norm="l2"), "use version='fast'"),
+    (lambda fn, x, y: attacks.square(fn, x, y, 0.1, norm="l1"), "Unknown norm 'l1'"),
     (lambda fn, x, y: attacks.square(fn, x, y, -0.1), "eps must be >= 0"),
     (lambda fn, x, y: attacks.square(fn, x, y, 0.1, num_queries=0), "num_queries must be >= 1"),
     (lambda fn, x, y: attacks.fab(fn, x, y, 0.1, num_steps=0), "num_steps must be >= 1"),

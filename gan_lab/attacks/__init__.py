@@ -2,8 +2,9 @@
 
 `fgsm`, `pgd`, `apgd`, `fab` (FAB-T), `square` (score-based, black-box) and `random_noise`
 craft examples and `autoattack` runs the standard ensemble; `vat_perturbation` is VAT's
-label-free direction and `trades_perturbation` TRADES' inner maximisation; `suite` names attacks for evaluation (`ATTACKS`, `AttackSpec`, `craft`) and
-`masking` reads results for signs of gradient masking. See `base` for what they share.
+label-free direction and `trades_perturbation` TRADES' inner maximisation; `suite` names
+attacks for evaluation (`ATTACKS`, `AttackSpec`, `craft`) and `masking` reads results for
+signs of gradient masking. See `base` for what they share.
 """
 
 from gan_lab.attacks.apgd import apgd, dlr_loss

@@ -27,9 +27,6 @@ def check_version(version: str, norm: str = "linf") -> None:
     raise UserError(f"Unknown AutoAttack version {version!r}; choose one of "
                     f"{', '.join(VERSIONS)}.")
   check_norm(norm)
-  if norm != "linf" and version == "standard":
-    raise UserError("AutoAttack's standard version in L2 needs FAB-T and Square in L2, which "
-                    "gan_lab does not have yet; use version='fast' (APGD-CE, APGD-T) for L2.")
 
 
 def autoattack(logits_fn: LogitsFn, x, y, eps: float, *, norm: str = "linf",
