@@ -80,17 +80,33 @@ def test_every_attack_stays_in_the_ball_and_the_bounds(model, norm, eps):
     _in_ball(x_adv, x, eps, norm)
 
 
-def test_projection_linf_reaches_the_hyperplane_with_the_least_linf_step():
-  """Checked against a brute-force answer in float64: with no box in the way, the least
-  L-inf step to w . z = b is |b - w . t| / |w|_1 along sign(w)."""
+@pytest.mark.parametrize("offset", [0.01, 0.3, 30.0])  # Free, against the box, unreachable.
+def test_projection_linf_is_the_least_linf_step_to_the_hyperplane_within_the_box(offset):
+  """In float64. A step of L-inf size delta moves w . z at most sum_i |w_i| min(delta, r_i),
+  r_i the room coordinate i has towards the side that moves w . z towards b: so the least
+  step to the hyperplane reaches it with no smaller delta doing so, and where even the far
+  corner of the box falls short, the step is to that corner."""
   rng = np.random.default_rng(0)
   with jax.enable_x64(True):
-    t = jnp.asarray(rng.uniform(0.3, 0.7, 50))
-    w = jnp.asarray(rng.normal(size=50))
-    b = float(jnp.dot(w, t)) + 0.01
-    d = np.asarray(projection_linf(t, w, b))
-    np.testing.assert_allclose(float(jnp.dot(w, t + d)), b, atol=1e-12)
-    np.testing.assert_allclose(np.abs(d).max(), 0.01 / np.abs(np.asarray(w)).sum(), rtol=1e-9)
+    for _ in range(10):
+      t, w = rng.uniform(0, 1, 50), rng.normal(size=50)
+      if offset > 0.01:  # Some coordinates at the box.
+        t[:10] = rng.choice([0.0, 1.0], 10)
+      w[10:13] = 0.0
+      b = w @ t + offset * rng.choice([-1, 1])
+      d = np.asarray(projection_linf(jnp.asarray(t), jnp.asarray(w), b))
+      assert np.all(t + d >= -1e-15) and np.all(t + d <= 1 + 1e-15) and np.all(d[10:13] == 0)
+      towards = np.sign(b - w @ t) * np.sign(w)
+      room = np.where(towards > 0, 1 - t, t)
+      reach = lambda delta: np.abs(w) @ np.minimum(delta, room)
+      size = np.abs(d).max()
+      if reach(1.0) < abs(b - w @ t):
+        np.testing.assert_allclose(d, towards * room, atol=1e-15)
+      else:
+        np.testing.assert_allclose(w @ (t + d), b, atol=1e-12)
+        assert reach(size * (1 - 1e-9)) < abs(b - w @ t)
+      if np.all(room[w != 0] > size):  # Nothing in the way: |b - w . t| / |w|_1 each.
+        np.testing.assert_allclose(np.abs(d[w != 0]), offset / np.abs(w).sum(), rtol=1e-9)
 
 
 def _box_projection_l2(t, w, b):

@@ -22,37 +22,33 @@ from gan_lab.core.errors import UserError
 def projection_linf(t, w, b):
   """The smallest L-inf step d with w . (t + d) = b and t + d in [0, 1]^D, for one point
   `t` [D] and hyperplane (w [D], b); where the box cannot reach the hyperplane, the step
-  towards the corner of the box that gets closest. fra31/auto-attack's `projection_linf`."""
-  sign = jnp.where(jnp.dot(w, t) - b >= 0, 1.0, -1.0)
-  w, b = w * sign, b * sign
-  a = (w < 0).astype(t.dtype)
-  d = (a - t) * (w != 0)
-  p = a - t * (2 * a - 1)
-  order = jnp.argsort(p)
-  b = b - jnp.dot(w, t)
-  b0 = jnp.dot(w, d)
-  reverse = order[::-1]
-  ws = w[reverse]
-  s = jnp.cumsum(jnp.abs(ws))
-  sb = jnp.cumsum(-ws * d[reverse]) + b0
-  c_l = b - (sb[-1] - s[-1] * p[order[0]]) > 0
-  c_2 = (b - b0 > 0) & ~c_l
-  size = t.shape[0]
+  to the corner of the box that gets closest. fra31/auto-attack's `projection_linf`, found
+  without its sort: a step of size delta moves each coordinate min(delta, room_i) towards
+  the corner that moves w . z towards b, so w . z moves by a piecewise-linear, increasing
+  function of delta; bisection brackets the delta that reaches b to the dtype's precision,
+  and one linear solve from the bracket's low end finishes it. XLA:CPU's sort took half of
+  FAB's time (6.4 ms a sort of 100 x 784 on the AMD EPYC build host)."""
+  gap = jnp.dot(w, t) - b
+  w = jnp.where(gap >= 0, w, -w)  # Now w . z must fall by |gap|.
+  need = jnp.abs(gap)
+  live = w != 0
+  room = jnp.where(w < 0, 1.0 - t, t) * live
+  size = jnp.abs(w)
+  fall = lambda delta: jnp.dot(size, jnp.minimum(delta, room))
+  top = jnp.max(room)
 
   def bisect(_, bounds):
     lo, hi = bounds
-    mid = jnp.floor((lo + hi) / 2).astype(jnp.int32)
-    c = b - (sb[mid] - s[mid] * p[order[size - 1 - mid]]) > 0
-    return jnp.where(c, mid, lo), jnp.where(c, hi, mid)
+    mid = 0.5 * (lo + hi)
+    short = fall(mid) < need
+    return jnp.where(short, mid, lo), jnp.where(short, hi, mid)
 
-  lo, _ = jax.lax.fori_loop(0, math.ceil(math.log2(size)), bisect,
-                            (jnp.int32(0), jnp.int32(size - 1)))
-  safe = lambda v: jnp.where(v == 0, 1.0, v)
-  lmbd_l = jnp.maximum((b - sb[-1]) / safe(-s[-1]), 0.0)
-  lmbd_2 = jnp.maximum((b - sb[lo]) / safe(-s[lo]), 0.0)
-  d = jnp.where(c_l, (2 * a - 1) * lmbd_l,
-                jnp.where(c_2, jnp.minimum(lmbd_2, d) * a + jnp.maximum(-lmbd_2, d) * (1 - a), d))
-  return d * (w != 0)
+  lo, _ = jax.lax.fori_loop(0, jnp.finfo(t.dtype).nmant + 1, bisect,
+                            (jnp.zeros((), t.dtype), top))
+  slope = jnp.dot(size, (room > lo).astype(t.dtype))
+  delta = lo + (need - fall(lo)) / jnp.where(slope > 0, slope, 1.0)
+  delta = jnp.where(fall(top) >= need, jnp.clip(delta, 0.0, top), top)
+  return jnp.where(w < 0, 1.0, -1.0) * jnp.minimum(delta, room) * live
 
 
 def projection_l2(t, w, b):
