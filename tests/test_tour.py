@@ -43,6 +43,7 @@ def test_tiny_tour_reports_every_stage_with_a_figure_and_a_table(tmp_path):
   assert [f["caption"].split(":")[0] for f in attacks] == ["Untargeted"] * 2 + [
       "Targeted at class 3"] * 2
   training = next(s for s in rep["sections"] if s["key"] == "adversarial_training")
+  assert [row[0] for row in training["rows"]] == ["normal", "FGSM-trained", "PGD-trained"]
   aa = re.search(r"AutoAttack \(fast version\) on the first 16 test digits only, .* robust "
                  r"accuracy normal ([\d.]+) \(PGD-2: ([\d.]+)\)", " ".join(training["notes"]))
   assert aa and all(0 <= float(v) <= 1 for v in aa.groups())

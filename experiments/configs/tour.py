@@ -65,6 +65,8 @@ def get_config(size: str = "quick"):
   c.adversarial_training = ml_collections.ConfigDict()
   c.adversarial_training.train = _committed("adv_fgsm_mnist5k")
   c.adversarial_training.train.num_epochs = 4
+  c.adversarial_training.pgd_train = _committed("adv_pgd_mnist5k")
+  c.adversarial_training.pgd_train.num_epochs = 4
   c.adversarial_training.eps = (0.1, 0.2)
   c.adversarial_training.pgd_steps = 10
   c.adversarial_training.seed = 0
@@ -84,7 +86,7 @@ def get_config(size: str = "quick"):
 
   if size == "tiny":
     runs = (c.cnn_vs_mlp.cnn, c.cnn_vs_mlp.mlp, c.gan, c.dcgan, c.adversarial_training.train,
-            c.vat, c.poisoning.train)
+            c.adversarial_training.pgd_train, c.vat, c.poisoning.train)
     for run in runs:
       run.num_steps, run.log_every, run.eval_every, run.checkpoint_every = 4, 2, 0, 0
     c.dcgan.batch_size = 16

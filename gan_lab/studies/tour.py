@@ -183,11 +183,13 @@ def _transfer(config, out, runs) -> dict:
 
 
 def _adversarial_training(config, out, runs) -> dict:
-  trained = os.path.join(out, "fgsm_trained")
-  loop.train_and_evaluate(config.train, trained)
+  trained = {"FGSM-trained": os.path.join(out, "fgsm_trained"),
+             "PGD-trained": os.path.join(out, "pgd_trained")}
+  loop.train_and_evaluate(config.train, trained["FGSM-trained"])
+  loop.train_and_evaluate(config.pgd_train, trained["PGD-trained"])
+  models = {"normal": runs["cnn"], **trained}
   spec = attacks.AttackSpec(pgd_steps=config.pgd_steps)
-  rows = robustness.compare({"normal": runs["cnn"], "FGSM-trained": trained},
-                            list(config.eps), spec, seed=config.seed)
+  rows = robustness.compare(models, list(config.eps), spec, seed=config.seed)
   tables.write_table(rows, ["accuracy_clean", *(f"accuracy_{a}" for a in spec.attacks)],
                          out, "robustness")
   figure = robustness.plot_rows(rows, "accuracy", ("fgsm", "pgd"),
@@ -195,34 +197,40 @@ def _adversarial_training(config, out, runs) -> dict:
                                 "test accuracy under attack, by model")
   e = min(config.eps)
   at = {name: next(r for r in results if r["eps"] == e) for name, results in rows.items()}
-  normal, adv = at["normal"], at["FGSM-trained"]
+  normal, fgsm, pgd = at["normal"], at["FGSM-trained"], at["PGD-trained"]
   # PGD and AutoAttack on the same subset: the gap is what fixed-step PGD overestimates.
   aa_spec = attacks.AttackSpec(attacks=("pgd", "autoattack"), pgd_steps=config.pgd_steps,
                                apgd_steps=config.apgd_steps,
                                autoattack_version=config.autoattack_version)
-  aa = robustness.compare({"normal": runs["cnn"], "FGSM-trained": trained}, [e], aa_spec,
-                          seed=config.seed, num_examples=config.autoattack_examples)
+  aa = robustness.compare(models, [e], aa_spec, seed=config.seed,
+                          num_examples=config.autoattack_examples)
   sentence = (f"At eps {e:g}, training on FGSM examples "
-              f"{_moves(normal['accuracy_fgsm'], adv['accuracy_fgsm'])} accuracy under FGSM "
-              f"from {normal['accuracy_fgsm']:.3f} to {adv['accuracy_fgsm']:.3f} and "
-              f"{_moves(normal['accuracy_pgd'], adv['accuracy_pgd'])} it under PGD from "
-              f"{normal['accuracy_pgd']:.3f} to {adv['accuracy_pgd']:.3f}, at clean accuracy "
-              f"{adv['accuracy_clean']:.3f} (normal: {normal['accuracy_clean']:.3f}).")
+              f"{_moves(normal['accuracy_fgsm'], fgsm['accuracy_fgsm'])} accuracy under FGSM "
+              f"from {normal['accuracy_fgsm']:.3f} to {fgsm['accuracy_fgsm']:.3f} and "
+              f"{_moves(normal['accuracy_pgd'], fgsm['accuracy_pgd'])} it under PGD from "
+              f"{normal['accuracy_pgd']:.3f} to {fgsm['accuracy_pgd']:.3f}; training on PGD "
+              f"examples takes PGD's to {pgd['accuracy_pgd']:.3f}, at clean accuracy "
+              f"{pgd['accuracy_clean']:.3f} (FGSM-trained: {fgsm['accuracy_clean']:.3f}, "
+              f"normal: {normal['accuracy_clean']:.3f}).")
+  pgd_adv = config.pgd_train.adv
   return {"sentence": sentence,
           "columns": ["model", "eps", "clean", "noise", "FGSM", f"PGD-{config.pgd_steps}"],
           "rows": [[name, r["eps"], r["accuracy_clean"], r["accuracy_noise"],
                     r["accuracy_fgsm"], r["accuracy_pgd"]]
                    for name, results in rows.items() for r in results],
-          "notes": [f"The FGSM-trained model: {writers.read_metrics(trained)[-1]['step']} steps "
+          "notes": [f"The FGSM-trained model: "
+                    f"{writers.read_metrics(trained['FGSM-trained'])[-1]['step']} steps "
                     f"of alpha {config.train.adv.alpha} * CE(x) + {1 - config.train.adv.alpha:g}"
-                    f" * CE(FGSM(x)) at eps {config.train.adv.eps}.",
+                    f" * CE(FGSM(x)) at eps {config.train.adv.eps}; the PGD-trained one: "
+                    f"{writers.read_metrics(trained['PGD-trained'])[-1]['step']} steps of "
+                    f"CE(PGD-{pgd_adv.pgd_steps}(x)) at eps {pgd_adv.eps} (Madry et al.).",
                     _autoattack_note(aa, e, config)],
           "figures": [_figure(figure, "Test accuracy under FGSM and PGD against eps: the "
-                              "normal CNN and the FGSM-trained one.")]}
+                              "normal CNN, the FGSM-trained and the PGD-trained one.")]}
 
 
 def _autoattack_note(rows: dict, eps: float, config) -> str:
-  parts = " and ".join(
+  parts = ", ".join(
       f"{name} {r[0]['accuracy_autoattack']:.3f} (PGD-{config.pgd_steps}: "
       f"{r[0]['accuracy_pgd']:.3f})" for name, r in rows.items())
   return (f"AutoAttack ({config.autoattack_version} version) on the first "
