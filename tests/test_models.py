@@ -212,7 +212,7 @@ def _runs(config) -> list:
 def test_every_config_builds_its_state(name):
   """Shapes only (eval_shape): every shipped config names a valid experiment and settings."""
   runs = _runs(load_config_file(name))
-  assert len(runs) == (7 if name == "tour" else 1)
+  assert len(runs) == (8 if name == "tour" else 1)
   for config in runs:
     loop._validate(config, parallel.make_mesh())  # pylint: disable=protected-access
     experiment = experiments.get(config.experiment)

@@ -261,4 +261,8 @@ def test_certify_script_writes_results_and_refuses_bad_input(classifier_run, tmp
   # A run trained on clean images has no noise to default to.
   with pytest.raises(UserError, match="was trained without Gaussian noise"):
     certification.certify_workdir(workdir, out=str(tmp_path / "bad"))
+  # More examples than the split has: refused before anything is written, as by attack.py.
+  with pytest.raises(UserError, match=r"--num_examples must be in \[1, \d+\] \(the test split"):
+    certification.certify_workdir(workdir, sigma=0.1, num_examples=10**6,
+                                  out=str(tmp_path / "bad"))
   assert not os.path.exists(tmp_path / "bad")

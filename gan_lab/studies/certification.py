@@ -13,6 +13,7 @@ from scipy import stats
 from gan_lab import data, inference, smoothing, viz
 from gan_lab.core.errors import UserError
 from gan_lab.runs import experiments, restore, workdirs
+from gan_lab.studies.robustness import subset
 from gan_lab.training import classifier
 
 RESULTS_FILE = "certify.json"
@@ -40,17 +41,16 @@ def certify_workdir(workdir: str, *, sigma: float | None = None, n0: int = 100,
                       "smoothing config (experiments/configs/smooth_*.py).")
     sigma = train_sd
   smoothing.check_args(sigma=sigma, n=n, alpha=alpha, batch_size=batch_size, n0=n0)
-  if not num_examples >= 1:
-    raise UserError(f"num_examples must be >= 1; got {num_examples}.")
   if min(radii) < 0:
     raise UserError(f"Radii must be >= 0; got {min(radii)}.")
+  # The first num_examples, refused beyond the split, as the attack scripts do.
+  test = subset(data.load(config.dataset, "test", config.data_dir or None), num_examples)
   out = workdirs.writable_dir(out or workdirs.next_free_dir(
       os.path.join(workdirs.local_path(workdir), "certify")))
   workdirs.refuse_existing(os.path.join(out, name) for name in (RESULTS_FILE, FIGURE_FILE))
 
-  test = data.load(config.dataset, "test", config.data_dir or None)
-  k = min(num_examples, len(test["label"]))
-  x, labels = inference.to_float(test["image"][:k]), test["label"][:k]
+  k = len(test["label"])
+  x, labels = inference.to_float(test["image"]), test["label"]
   fn = inference.logits_fn(state)  # One object: smoothing compiles once for it.
   keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(np.arange(k))
   classes, radius = np.zeros(k, np.int64), np.zeros(k)
