@@ -21,6 +21,7 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 from jax import lax
 
 from gan_lab.native import build
@@ -31,10 +32,19 @@ _TARGETS = {"fwd": "DnnlConvFwd", "bwd_data": "DnnlConvBwdData",
 
 @functools.cache
 def _load() -> ctypes.CDLL | None:
-  """Loads the library and registers its handlers with XLA, once; None if it is not built."""
-  try:
-    lib = ctypes.cdll.LoadLibrary(build.LIBRARY)
-  except OSError:
+  """Loads the library and registers its handlers with XLA, once; None if it is not built,
+  does not load, or was built for another jax (said once, in the log)."""
+  if not os.path.exists(build.LIBRARY):
+    return None
+  why = build.stale()
+  if why is None:
+    try:
+      lib = ctypes.cdll.LoadLibrary(build.LIBRARY)
+    except OSError as e:
+      why = f"{build.LIBRARY} does not load ({e})"
+  if why is not None:
+    logging.warning("gan_lab: the oneDNN convolution is not used: %s; rebuild it with "
+                    "`make install` (or python -m gan_lab.native.build).", why)
     return None
   for kind, symbol in _TARGETS.items():
     jax.ffi.register_ffi_target(f"gan_lab_dnnl_conv_{kind}",
@@ -44,7 +54,7 @@ def _load() -> ctypes.CDLL | None:
 
 
 def available() -> bool:
-  return os.path.exists(build.LIBRARY) and _load() is not None
+  return _load() is not None
 
 
 def cache_size() -> int:
