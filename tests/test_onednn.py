@@ -135,3 +135,22 @@ print("ok")
   out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                        timeout=300, env=env, cwd=REPO)
   assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+
+
+def test_the_primitive_cache_keeps_only_the_most_recently_used():
+  """DNNL_CONV_CACHE_SIZE=2: a third shape evicts the least recent one, which is rebuilt,
+  with the right numbers, when it comes back."""
+  script = """
+import jax.numpy as jnp
+from gan_lab.models import onednn
+x = jnp.ones((2, 8, 8, 3))
+for c in (4, 5, 6, 4, 6):
+  y = onednn.conv(x, jnp.ones((3, 3, 3, c)), (1, 1), ((0, 0), (0, 0)))
+  print(onednn.cache_size(), float(y.sum()))
+"""
+  out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       cwd=REPO, env={**os.environ, "DNNL_CONV_CACHE_SIZE": "2"}, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  rows = [line.split() for line in out.stdout.strip().splitlines()]
+  assert [int(r[0]) for r in rows] == [1, 2, 2, 2, 2]
+  assert [float(r[1]) for r in rows] == [27.0 * c * 2 * 6 * 6 for c in (4, 5, 6, 4, 6)]

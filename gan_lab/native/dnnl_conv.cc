@@ -13,7 +13,9 @@
 // handler loops over it.
 //
 // Primitives are built once per (kind, shapes, attributes) and cached: building one costs
-// far more than running it for small layers.
+// far more than running it for small layers. The cache keeps the most recently used
+// DNNL_CONV_CACHE_SIZE primitives (default 256). Every C++ exception, a failed allocation
+// included, comes back to Python as an XLA error instead of aborting the process.
 
 #include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
@@ -24,7 +26,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
+#include <list>
 #include <memory>
+#include <new>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -138,34 +142,75 @@ std::shared_ptr<Entry> Build(Kind kind, const Geometry& g, bool any) {
   return e;
 }
 
+size_t CacheCapacity() {
+  static const size_t capacity = [] {
+    const char* v = std::getenv("DNNL_CONV_CACHE_SIZE");
+    long n = v ? std::strtol(v, nullptr, 10) : 0;
+    return n > 0 ? static_cast<size_t>(n) : size_t{256};
+  }();
+  return capacity;
+}
+
+// Least recently used first out: `order` holds the keys, most recent at the front.
+struct Cache {
+  std::list<Key> order;
+  std::unordered_map<Key, std::pair<std::shared_ptr<Entry>, std::list<Key>::iterator>, KeyHash>
+      entries;
+};
+
 std::mutex cache_mu;
-auto* cache = new std::unordered_map<Key, std::shared_ptr<Entry>, KeyHash>();
+auto* cache = new Cache();
 
 std::shared_ptr<Entry> Get(Kind kind, const Geometry& g, bool any) {
-  std::mutex& mu = cache_mu;
   Key key = {kind, any, g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.oh, g.ow,
              g.sh, g.sw, g.plh, g.phh, g.plw, g.phw};
   {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = cache->find(key);
-    if (it != cache->end()) return it->second;
+    std::lock_guard<std::mutex> lock(cache_mu);
+    auto it = cache->entries.find(key);
+    if (it != cache->entries.end()) {
+      cache->order.splice(cache->order.begin(), cache->order, it->second.second);
+      return it->second.first;
+    }
   }
   auto e = Build(kind, g, any);  // Outside the lock: slow; a racing duplicate is harmless.
-  std::lock_guard<std::mutex> lock(mu);
-  return cache->emplace(key, e).first->second;
+  std::lock_guard<std::mutex> lock(cache_mu);
+  auto it = cache->entries.find(key);
+  if (it != cache->entries.end()) return it->second.first;
+  cache->order.push_front(key);
+  cache->entries.emplace(key, std::make_pair(e, cache->order.begin()));
+  while (cache->entries.size() > CacheCapacity()) {  // A call still running keeps its own.
+    cache->entries.erase(cache->order.back());
+    cache->order.pop_back();
+  }
+  return e;
 }
 
-// Reorder targets (slots 0-2) and scratchpads (slot 3), reused per thread (fresh allocations would page-fault on every call).
+// Reorder targets (slots 0-2) and scratchpads (slot 3), reused per thread (fresh allocations
+// would page-fault on every call) up to kKeep bytes each; a larger one is the call's own,
+// freed when it returns.
 struct Free {
   void operator()(void* p) const { std::free(p); }
 };
+using Buffer = std::unique_ptr<void, Free>;
+constexpr size_t kKeep = size_t{256} << 20;
 
-void* Scratch(int slot, size_t bytes) {
-  thread_local std::array<std::unique_ptr<void, Free>, 4> buf;
+void* Allocate(size_t bytes, Buffer* into) {
+  bytes = std::max<size_t>((bytes + 63) / 64 * 64, 64);
+  into->reset(std::aligned_alloc(64, bytes));
+  if (!*into) throw std::bad_alloc();
+  return into->get();
+}
+
+void* Scratch(int slot, size_t bytes, std::vector<Buffer>* owned) {
+  thread_local std::array<Buffer, 4> buf;
   thread_local std::array<size_t, 4> size = {0, 0, 0, 0};
+  if (bytes > kKeep) {
+    owned->emplace_back();
+    return Allocate(bytes, &owned->back());
+  }
   if (size[slot] < bytes) {
-    bytes = (bytes + 63) / 64 * 64;
-    buf[slot].reset(std::aligned_alloc(64, bytes));
+    size[slot] = 0;
+    Allocate(bytes, &buf[slot]);
     size[slot] = bytes;
   }
   return buf[slot].get();
@@ -176,13 +221,16 @@ void Run(const Entry& e, std::array<float*, 3> ptr) {
   const dnnl::engine& eng = Engine();
   std::unordered_map<int, memory> args;
   std::array<memory, 3> user, prim;
+  std::vector<Buffer> owned;
+  owned.reserve(4);
   for (int i = 0; i < 3; ++i) {
     user[i] = memory(e.user[i], eng, ptr[i]);
-    prim[i] = e.reorder[i] ? memory(e.md[i], eng, Scratch(i, e.md[i].get_size())) : user[i];
+    prim[i] = e.reorder[i] ? memory(e.md[i], eng, Scratch(i, e.md[i].get_size(), &owned))
+                           : user[i];
     args[e.arg[i]] = prim[i];
   }
   memory scratch(memory::desc({static_cast<int64_t>(e.scratch)}, memory::data_type::u8,
-                              tag::a), eng, Scratch(3, e.scratch));
+                              tag::a), eng, Scratch(3, e.scratch, &owned));
   args[DNNL_ARG_SCRATCHPAD] = scratch;
   auto reorder = [&](int i, const memory& from, const memory& to) {
     e.ro[i].execute(s, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to},
@@ -320,6 +368,14 @@ ffi::Error Conv(Kind kind, ffi::Buffer<ffi::F32> in0, ffi::Buffer<ffi::F32> in1,
     }
   } catch (const dnnl::error& err) {
     return ffi::Error::Internal(std::string("oneDNN: ") + err.what());
+  } catch (const std::bad_alloc&) {
+    return ffi::Error(ffi::ErrorCode::kResourceExhausted,
+                      "the oneDNN convolution ran out of memory; use a smaller batch, or "
+                      "config.conv = \"xla\"");
+  } catch (const std::exception& err) {
+    return ffi::Error::Internal(std::string("the oneDNN convolution failed: ") + err.what());
+  } catch (...) {
+    return ffi::Error::Internal("the oneDNN convolution failed with an unknown C++ exception");
   }
   return ffi::Error::Success();
 }
@@ -352,7 +408,7 @@ DNNL_CONV_HANDLER(DnnlConvBwdWeights, kBwdWeights)
 // For tests and benchmarks: how many primitives are cached, and oneDNN's thread count.
 extern "C" int64_t dnnl_conv_cache_size() {
   std::lock_guard<std::mutex> lock(cache_mu);
-  return static_cast<int64_t>(cache->size());
+  return static_cast<int64_t>(cache->entries.size());
 }
 
 extern "C" int dnnl_conv_max_threads() {
