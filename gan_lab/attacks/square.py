@@ -66,8 +66,12 @@ def _linf_proposal(key, x_best, x, eps, side, bounds):
   return project(z[None], x[None], eps, "linf", bounds)[0]
 
 
+def _l2(v, axes=(0, 1, 2)):
+  return jnp.sqrt(jnp.sum(v * v, axes, keepdims=True))
+
+
 def _unit(v, axes):
-  return v / (jnp.sqrt(jnp.sum(v * v, axes, keepdims=True)) + 1e-12)
+  return v / (_l2(v, axes) + 1e-12)
 
 
 def bump(h: int, w: int, top, left, side, transpose):
@@ -121,12 +125,10 @@ def _l2_proposal(key, x_best, x, eps, side, bounds):
   first = _square_mask(None, h, w, side, top, left)[..., None]
   second = _square_mask(None, h, w, side, top2, left2)[..., None]
   delta = x_best - x
-  norm = lambda v, axes=(0, 1, 2): jnp.sqrt(jnp.sum(v * v, axes, keepdims=True))
-  in_first = delta * first
-  new = _random_bump(k_bump, h, w, top, left, side, c) + in_first / (norm(in_first, (0, 1)) + 1e-12)
+  new = _random_bump(k_bump, h, w, top, left, side, c) + _unit(delta * first, (0, 1))
   # The budget the window gets: its share of what is left of eps, plus what both squares held.
-  budget = jnp.sqrt(jnp.maximum(eps ** 2 - norm(delta) ** 2, 0.0) / c
-                    + norm(delta * (first | second)) ** 2)
+  budget = jnp.sqrt(jnp.maximum(eps ** 2 - _l2(delta) ** 2, 0.0) / c
+                    + _l2(delta * (first | second)) ** 2)
   delta = jnp.where(first, _unit(new, (0, 1)) * budget, jnp.where(second, 0.0, delta))
   return jnp.clip(x + eps * _unit(delta, (0, 1, 2)), *bounds)
 

@@ -55,10 +55,10 @@ def _lax_conv(x, w, strides, padding):
   return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=_NHWC)
 
 
-def _with_weight_grad(conv, weight_grad_fn, input_grad_fn=None):
+def _with_gradients(conv, weight_grad_fn, input_grad_fn):
   """`conv(x, w, strides, padding)`, linear in x and in w, whose reverse-mode weight gradient
   is `weight_grad_fn(x, g, kernel_hw, strides, padding)` and input gradient
-  `input_grad_fn(g, w, input_hw, strides, padding)` (default: JAX's transpose of `conv`)."""
+  `input_grad_fn(g, w, input_hw, strides, padding)`."""
 
   @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
   def op(x, w, strides, padding):
@@ -68,21 +68,21 @@ def _with_weight_grad(conv, weight_grad_fn, input_grad_fn=None):
     x, w = primals
     dx, dw = tangents
     y = op(x, w, strides, padding)
+
+    def adjoint_of(grad_fn, tangent):
+      # The tangent map is the adjoint of g -> grad_fn(g); reverse mode transposes it back,
+      # so the gradient is grad_fn's.
+      to_y = jax.linear_transpose(lambda g: grad_fn(g).astype(tangent.dtype),
+                                  jax.ShapeDtypeStruct(y.shape, y.dtype))
+      return to_y(tangent)[0]
+
     terms = []  # Symbolic zeros (x is data; w is fixed in an attack) cost nothing.
-    if not isinstance(dx, SymbolicZero) and input_grad_fn is None:
-      terms.append(op(dx, w, strides, padding))
-    elif not isinstance(dx, SymbolicZero):  # As for dw below.
-      to_y = jax.linear_transpose(
-          lambda g: input_grad_fn(g, w, x.shape[1:3], strides, padding).astype(x.dtype),
-          jax.ShapeDtypeStruct(y.shape, y.dtype))
-      terms.append(to_y(dx)[0])
+    if not isinstance(dx, SymbolicZero):
+      terms.append(adjoint_of(
+          lambda g: input_grad_fn(g, w, x.shape[1:3], strides, padding), dx))
     if not isinstance(dw, SymbolicZero):
-      # dw -> conv(x, dw) is the adjoint of g -> weight_grad_fn(x, g); reverse mode transposes
-      # it back, so the weight gradient is weight_grad_fn's.
-      to_y = jax.linear_transpose(
-          lambda g: weight_grad_fn(x, g, w.shape[:2], strides, padding).astype(w.dtype),
-          jax.ShapeDtypeStruct(y.shape, y.dtype))
-      terms.append(to_y(dw)[0])
+      terms.append(adjoint_of(
+          lambda g: weight_grad_fn(x, g, w.shape[:2], strides, padding), dw))
     return y, sum(terms[1:], terms[0])
 
   op.defjvp(jvp, symbolic_zeros=True)
@@ -129,7 +129,7 @@ def input_grad(g, w, input_hw, strides, padding):
   return _input_grad(g, w, input_hw, strides, padding, (1, 1))
 
 
-_conv_im2col_grad = _with_weight_grad(_lax_conv, weight_grad, input_grad)
+_conv_im2col_grad = _with_gradients(_lax_conv, weight_grad, input_grad)
 
 
 def _conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
@@ -208,8 +208,8 @@ def transpose_input_grad(g, w, input_hw, strides, padding):
   return _input_grad(g, w, input_hw, (1, 1), padding, strides)
 
 
-_conv_transpose = _with_weight_grad(_lax_conv_transpose, transpose_weight_grad,
-                                    transpose_input_grad)
+_conv_transpose = _with_gradients(_lax_conv_transpose, transpose_weight_grad,
+                                  transpose_input_grad)
 
 
 class ConvTranspose(nn.Module):

@@ -221,8 +221,7 @@ void Run(const Entry& e, std::array<float*, 3> ptr) {
   const dnnl::engine& eng = Engine();
   std::unordered_map<int, memory> args;
   std::array<memory, 3> user, prim;
-  std::vector<Buffer> owned;
-  owned.reserve(4);
+  std::vector<Buffer> owned;  // Empty, and so free, unless a buffer is over kKeep.
   for (int i = 0; i < 3; ++i) {
     user[i] = memory(e.user[i], eng, ptr[i]);
     prim[i] = e.reorder[i] ? memory(e.md[i], eng, Scratch(i, e.md[i].get_size(), &owned))
