@@ -31,13 +31,15 @@ from gan_lab import attacks, data, inference
 from gan_lab.core.errors import UserError
 from gan_lab.models import SeedCNN, conv
 from gan_lab.runs import restore
+from gan_lab.studies import robustness
 
 ATTACKS = ("apgd-ce", "apgd-t", "fab-t", "square", "autoattack")
 
 _WORKDIR = flags.DEFINE_string("classifier_workdir", None, "A trained SeedCNN run on mnist5k.")
 _NUM = flags.DEFINE_integer("num_examples", 100, "Test digits attacked (one batch).")
 _EPS = flags.DEFINE_float("eps", 0.1, "L-inf budget in [0, 1] pixel units.")
-_REPEATS = flags.DEFINE_integer("repeats", 2, "Timed rounds per attack (median reported).")
+_REPEATS = flags.DEFINE_integer("repeats", 2, "Timed rounds per attack (median reported).",
+                                lower_bound=1)
 _ATTACKS = flags.DEFINE_list("attacks", list(ATTACKS), f"Of {', '.join(ATTACKS)}.")
 _CONV = flags.DEFINE_list("conv", ["xla"], "gan_lab's convolutions (config.conv), side by side.")
 
@@ -106,17 +108,16 @@ def main(argv):
   if unknown:
     raise app.UsageError(f"Unknown attack {', '.join(unknown)}; choose from {', '.join(ATTACKS)}.")
   try:
+    for impl in _CONV.value:
+      conv.check_implementation(impl)
     config, state, _ = restore.restore_classifier(_WORKDIR.value)
+    if config.model != "SeedCNN" or config.dataset != "mnist5k":
+      raise UserError(f"{_WORKDIR.value} holds a {config.model} on {config.dataset}; this "
+                      "benchmark ports the SeedCNN on mnist5k to PyTorch.")
+    test = robustness.subset(data.load("mnist5k", "test"), _NUM.value)
   except UserError as e:
     raise app.UsageError(str(e)) from None
-  if config.model != "SeedCNN" or config.dataset != "mnist5k":
-    raise app.UsageError(f"{_WORKDIR.value} holds a {config.model} on {config.dataset}; this "
-                         "benchmark ports the SeedCNN on mnist5k to PyTorch.")
-  test = data.load("mnist5k", "test")
-  x = inference.to_float(test["image"][:_NUM.value])
-  y = jnp.asarray(test["label"][:_NUM.value])
-  for impl in _CONV.value:
-    conv.check_implementation(impl)
+  x, y = inference.to_float(test["image"]), jnp.asarray(test["label"])
   model, torch = torch_seed_cnn(state.params)
   torch.manual_seed(0)
   tx = torch.from_numpy(np.asarray(x).transpose(0, 3, 1, 2).copy())
