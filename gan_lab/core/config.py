@@ -9,7 +9,7 @@ import ml_collections
 
 # Fields added after runs were written, with the value that gives those runs' behaviour: a
 # run whose config.json lacks one resumes when the new config holds that value.
-ADDED_FIELDS = {"adv.beta": 6.0}
+ADDED_FIELDS = {"adv.beta": 6.0, "dtype": "float32"}
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -22,10 +22,14 @@ def base_config() -> ml_collections.ConfigDict:
   c.data_dir = ""               # "" = $TFDS_DATA_DIR or ~/tensorflow_datasets.
   c.on_device = "auto"          # Keep the training split on the device: auto, true or false.
   c.parallel = "shard_map"      # Runs the per-device step on all devices: shard_map or pmap.
-  # The models' convolutions and max pooling (gan_lab.models.conv.IMPLEMENTATIONS): "xla"
-  # (XLA's, with faster derivative rules on CPU), "onednn" (oneDNN kernels, built by
-  # `make install`; no forward-mode autodiff) or "lax" (plain lax: the reference).
-  c.conv = "xla"
+  # The models' convolutions and max pooling (gan_lab.models.conv.IMPLEMENTATIONS): "auto"
+  # (oneDNN's where built, else XLA's; config.json records which ran), "xla" (XLA's, with
+  # faster derivative rules on CPU), "onednn" (oneDNN kernels, built by `make install`; no
+  # forward-mode autodiff) or "lax" (plain lax: the reference).
+  c.conv = "auto"
+  # What the models compute in: float32, or bfloat16 (for GPUs and TPUs; README). Parameters,
+  # optimizer state, losses and attacks stay float32 either way.
+  c.dtype = "float32"
 
   c.optimizer = "adam"          # adam, rmsprop or sgd.
   c.learning_rate = 1e-3

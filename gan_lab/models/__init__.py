@@ -1,14 +1,20 @@
 """Linen models and the registry that configs name them through."""
 
 import flax.linen as nn
+import jax.numpy as jnp
 from flax.core import FrozenDict
 
 from gan_lab.core.errors import UserError
 from gan_lab.core.registry import Registry
+from gan_lab.models import conv as conv_impl
 from gan_lab.models.cnn import MLP, ConvLayer, ConvNet, Pool, SeedCNN
 from gan_lab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_lab.models.dense_gan import DenseDiscriminator, DenseGenerator
 from gan_lab.models.summary import layer_rows, lecture_arithmetic, param_count, summary
+
+# config.dtype: what the models compute in. Parameters, optimizer state, losses and attacks
+# stay float32 (the models cast their outputs back).
+DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}  # None: as the inputs (float32).
 
 # Configs select a model with `config.model = "<name>"`: a name here, one added with
 # `MODELS.register`, or "package.module:Class" of the user's own code (docs/extending.md).
@@ -28,23 +34,30 @@ def _hashable(value):
   return value
 
 
-def create(name: str, conv: str = "xla", **kwargs) -> nn.Module:
-  """The model `name` with `kwargs` (as written in a config), computing with `conv`.
+def create(name: str, conv: str = "auto", dtype: str = "float32", **kwargs) -> nn.Module:
+  """The model `name` with `kwargs` (as written in a config), computing with `conv` in `dtype`.
 
-  Built-in models take the convolution implementation `conv` as a field (models without one,
-  such as the dense ones or a user's own, ignore it). The model holds no device axis: the
+  Built-in models take the convolution implementation `conv` and the compute dtype (float32
+  or bfloat16; their parameters stay float32) as fields (models without them, such as a
+  user's own, ignore them). The model holds no device axis: the
   training step sets it with `with_axis`, so a stored state restores and runs anywhere.
   """
+  if dtype not in DTYPES:
+    raise UserError(f"config.dtype {dtype!r} is not a compute dtype; choose one of "
+                    f"{', '.join(DTYPES)}.")
   model = MODELS.lookup(name)
   fields = getattr(model, "__dataclass_fields__", None)
   if fields is not None:
-    known = {f for f in fields if f not in ("parent", "name")}
+    # conv and dtype come from config.conv and config.dtype, not from model_kwargs.
+    known = {f for f in fields if f not in ("parent", "name", "conv", "dtype")}
     unknown = sorted(set(kwargs) - known)
     if unknown:
       raise UserError(f"Model {name} has no argument {', '.join(map(repr, unknown))}; its "
                       f"arguments are {', '.join(sorted(known)) or 'none'}.")
     if "conv" in fields:
-      kwargs["conv"] = conv
+      kwargs["conv"] = conv_impl.resolve(conv)
+    if "dtype" in fields:
+      kwargs["dtype"] = DTYPES[dtype]
   return model(**{k: _hashable(v) for k, v in kwargs.items()})
 
 

@@ -8,7 +8,7 @@ Each sows its penultimate activations as "features" (collection "intermediates")
 
 import dataclasses
 import functools
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax
@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from gan_lab import parallel
 from gan_lab.core.errors import UserError
 from gan_lab.models.conv import Conv, check_implementation
+from gan_lab.models.precision import full_precision
 
 
 class Pool(nn.Module):
@@ -25,7 +26,7 @@ class Pool(nn.Module):
   window: int = 2
   stride: int | None = None  # Defaults to the window, as in Keras.
   padding: str = "VALID"
-  impl: str = "xla"          # "lax": nn.max_pool's own derivatives (gan_lab.models.conv).
+  impl: str = "auto"         # "lax": nn.max_pool's own derivatives (gan_lab.models.conv).
 
   @nn.compact
   def __call__(self, x):
@@ -97,25 +98,26 @@ class SeedCNN(nn.Module):
   122,570 parameters on 32x32x3 with 10 classes; 93,322 on 28x28x1.
   """
   num_classes: int = 10
-  conv: str = "xla"  # The convolution implementation (gan_lab.models.conv).
+  conv: str = "auto"  # The convolution implementation (gan_lab.models.conv).
+  dtype: Any = None  # The compute dtype (config.dtype; None: the input's); params stay float32.
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     del train  # No dropout or BatchNorm: the same in both modes.
-    x = Conv(32, (3, 3), padding="VALID", impl=self.conv)(x)
+    x = Conv(32, (3, 3), padding="VALID", impl=self.conv, dtype=self.dtype)(x)
     x = nn.relu(x)
     x = Pool("max", 2, impl=self.conv)(x)
-    x = Conv(64, (3, 3), padding="VALID", impl=self.conv)(x)
+    x = Conv(64, (3, 3), padding="VALID", impl=self.conv, dtype=self.dtype)(x)
     x = nn.relu(x)
     x = Pool("max", 2, impl=self.conv)(x)
-    x = Conv(64, (3, 3), padding="VALID", impl=self.conv)(x)
+    x = Conv(64, (3, 3), padding="VALID", impl=self.conv, dtype=self.dtype)(x)
     x = nn.relu(x)
     x = x.reshape((x.shape[0], -1))
-    x = nn.Dense(64)(x)
+    x = nn.Dense(64, dtype=self.dtype)(x)
     x = nn.relu(x)
-    self.sow("intermediates", "features", x)
-    x = nn.Dense(self.num_classes)(x)
-    return x
+    self.sow("intermediates", "features", full_precision(x))
+    x = nn.Dense(self.num_classes, dtype=self.dtype)(x)
+    return full_precision(x)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,23 +163,25 @@ class ConvNet(nn.Module):
   num_classes: int = 10
   dropout: float = 0.0  # After each hidden dense layer.
   axis_name: str | None = None
-  conv: str = "xla"
+  conv: str = "auto"
+  dtype: Any = None  # The compute dtype (config.dtype; None: the input's); params stay float32.
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     for spec in self.layers:
       layer = ConvLayer.of(spec)
       x = Conv(layer.filters, (layer.kernel, layer.kernel), strides=layer.stride,
-               padding=layer.padding, use_bias=not layer.batch_norm, impl=self.conv)(x)
+               padding=layer.padding, use_bias=not layer.batch_norm, impl=self.conv,
+               dtype=self.dtype)(x)
       if layer.batch_norm:
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                         axis_name=self.axis_name if train else None)(x)
+                         axis_name=self.axis_name if train else None, dtype=self.dtype)(x)
       x = nn.relu(x)
       if layer.pool != "none":
         x = Pool(layer.pool, layer.pool_size, impl=self.conv)(x)
       if layer.dropout:
         x = ExampleDropout(layer.dropout, self.axis_name)(x, deterministic=not train)
-    x = MLP(self.dense, self.num_classes, self.dropout, self.axis_name)(x, train)
+    x = MLP(self.dense, self.num_classes, self.dropout, self.axis_name, self.dtype)(x, train)
     return x
 
 
@@ -187,15 +191,16 @@ class MLP(nn.Module):
   num_classes: int = 10
   dropout: float = 0.0
   axis_name: str | None = None  # As in ConvNet: for split-independent dropout masks.
+  dtype: Any = None  # The compute dtype (config.dtype; None: the input's); params stay float32.
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     x = x.reshape((x.shape[0], -1))
     for width in self.hidden:
-      x = nn.Dense(width)(x)
+      x = nn.Dense(width, dtype=self.dtype)(x)
       x = nn.relu(x)
       if self.dropout:
         x = ExampleDropout(self.dropout, self.axis_name)(x, deterministic=not train)
-    self.sow("intermediates", "features", x)
-    x = nn.Dense(self.num_classes)(x)
-    return x
+    self.sow("intermediates", "features", full_precision(x))
+    x = nn.Dense(self.num_classes, dtype=self.dtype)(x)
+    return full_precision(x)

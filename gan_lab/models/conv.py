@@ -13,9 +13,12 @@ the fast weight gradient, so reverse mode transposes it back into that matmul; t
 pass and the input gradient are `lax.conv_general_dilated`'s own, so results match lax to
 float32 rounding (tests/test_models.py).
 
-Which implementation a model uses is its `conv` field, set from `config.conv` and recorded
-in the run's config.json:
+Which implementation a model uses is its `conv` field, set from `config.conv`; the one that
+ran is recorded in the run's config.json:
 
+- "auto" (the default): on CPU "onednn" where it is built and loads, else "xla" (always
+  "xla" on a GPU or TPU); `resolve` says which in one log line. oneDNN's kernels were the faster on every workload of
+  benchmarks/run.py on an AVX-512 host (README);
 - "xla": XLA's convolutions with the rules above on CPU (plain lax on other backends);
 - "onednn": oneDNN's kernels for forward and both gradients (`gan_lab.models.onednn`, built
   by `make install`), reverse mode only: forward-mode autodiff through it raises JAX's
@@ -24,18 +27,19 @@ in the run's config.json:
 """
 
 import functools
-from typing import Callable
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from absl import logging
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from gan_lab.core.errors import UserError
 from gan_lab.models import onednn
 
-IMPLEMENTATIONS = ("xla", "onednn", "lax")
+IMPLEMENTATIONS = ("auto", "xla", "onednn", "lax")
 _NHWC = lax.ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1),
                                  out_spec=(0, 3, 1, 2))
 
@@ -48,6 +52,35 @@ def check_implementation(name: str) -> str:
   if name == "onednn" and not onednn.available():
     raise UserError("config.conv is 'onednn', but the oneDNN convolution is not built: run "
                     "`make install` (x86-64 Linux with g++), or set --config.conv=xla.")
+  return name
+
+
+@functools.cache
+def _auto() -> str:
+  if jax.default_backend() != "cpu":
+    logging.info("gan_lab: the models' convolutions run on XLA's (%s).", jax.default_backend())
+    return "xla"
+  if onednn.available():
+    logging.info("gan_lab: the models' convolutions run on oneDNN (config.conv=auto).")
+    return "onednn"
+  logging.info("gan_lab: the models' convolutions run on XLA's: the oneDNN convolution is not "
+               "available here (`make install` builds it on x86-64 Linux with g++).")
+  return "xla"
+
+
+def resolve(name: str) -> str:
+  """The implementation that `name` runs: "auto" is "onednn" where that is built and loads,
+  else "xla" (said once, in one log line); any other name as `check_implementation`."""
+  return _auto() if check_implementation(name) == "auto" else name
+
+
+def for_restore(name: str) -> str:
+  """The implementation to restore a run recorded with `name`: `name`, or "auto" for a run
+  made on oneDNN where it is not built (the results agree to float32 rounding)."""
+  if name == "onednn" and not onednn.available():
+    logging.info("gan_lab: this run trained on oneDNN's convolutions, which are not built "
+                 "here; it runs on XLA's.")
+    return "auto"
   return name
 
 
@@ -157,9 +190,9 @@ _CONV_FNS = {impl: functools.partial(_conv_general_dilated, impl=impl)
              for impl in IMPLEMENTATIONS}
 
 
-def Conv(*args, impl: str = "xla", **kwargs) -> nn.Conv:  # pylint: disable=invalid-name
+def Conv(*args, impl: str = "auto", **kwargs) -> nn.Conv:  # pylint: disable=invalid-name
   """`nn.Conv(*args, **kwargs)` (same parameters, names and outputs) computed by `impl`."""
-  return nn.Conv(*args, conv_general_dilated=_CONV_FNS[check_implementation(impl)], **kwargs)
+  return nn.Conv(*args, conv_general_dilated=_CONV_FNS[resolve(impl)], **kwargs)
 
 
 def _transpose_padding(k: int, s: int, padding: str) -> tuple[int, int]:
@@ -223,19 +256,22 @@ class ConvTranspose(nn.Module):
   use_bias: bool = True
   kernel_init: Callable = nn.initializers.lecun_normal()
   bias_init: Callable = nn.initializers.zeros_init()
-  impl: str = "xla"
+  impl: str = "auto"
+  dtype: Any = None  # Computes in it (None: the input's), as nn.ConvTranspose.
 
   @nn.compact
   def __call__(self, x):
-    check_implementation(self.impl)
+    impl = resolve(self.impl)
     kernel = self.param("kernel", self.kernel_init,
                         (*self.kernel_size, x.shape[-1], self.features))
     pads = tuple(_transpose_padding(k, s, self.padding)
                  for k, s in zip(self.kernel_size, self.strides))
-    if self.impl != "lax" and jax.default_backend() == "cpu":
-      y = _conv_transpose(x, kernel, tuple(self.strides), pads)
+    x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
+    strides = tuple(self.strides)
+    if jax.default_backend() != "cpu" or impl == "lax":
+      y = _lax_conv_transpose(x, kernel, strides, pads)
     else:
-      y = _lax_conv_transpose(x, kernel, tuple(self.strides), pads)
+      y = _conv_transpose(x, kernel, strides, pads)
     if self.use_bias:
-      y = y + self.param("bias", self.bias_init, (self.features,))
+      y = y + self.param("bias", self.bias_init, (self.features,)).astype(y.dtype)
     return y

@@ -11,13 +11,14 @@ The generator's tanh output is mapped to [0, 1] ((tanh + 1) / 2), the image rang
 model here uses, so real and generated images reach the discriminator on the same scale.
 """
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from gan_lab.core.errors import UserError
 from gan_lab.models.conv import Conv, ConvTranspose
+from gan_lab.models.precision import full_precision
 
 _INIT = nn.initializers.normal(0.02)
 
@@ -31,7 +32,8 @@ class DCGANGenerator(nn.Module):
   image_shape: Sequence[int] = (28, 28, 1)
   features: Sequence[int] = (128, 64)
   axis_name: str | None = None  # BatchNorm statistics over the global batch.
-  conv: str = "xla"
+  conv: str = "auto"
+  dtype: Any = None  # The compute dtype (config.dtype; None: the input's); params stay float32.
 
   @nn.compact
   def __call__(self, z, train: bool = False):
@@ -42,20 +44,20 @@ class DCGANGenerator(nn.Module):
                       f"divisible by 2**len(features) = {scale}; use as many features as the "
                       "image side can be halved.")
     norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                                axis_name=self.axis_name if train else None)
+                                axis_name=self.axis_name if train else None, dtype=self.dtype)
     x = nn.Dense(height // scale * width // scale * self.features[0], use_bias=False,
-                 kernel_init=_INIT)(z)
+                 kernel_init=_INIT, dtype=self.dtype)(z)
     x = x.reshape((z.shape[0], height // scale, width // scale, self.features[0]))
     x = norm()(x)
     x = nn.relu(x)
     for feat in self.features[1:]:
       x = ConvTranspose(feat, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
-                        kernel_init=_INIT, impl=self.conv)(x)
+                        kernel_init=_INIT, impl=self.conv, dtype=self.dtype)(x)
       x = norm()(x)
       x = nn.relu(x)
     x = ConvTranspose(channels, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_INIT,
-                      impl=self.conv)(x)
-    x = nn.tanh(x)
+                      impl=self.conv, dtype=self.dtype)(x)
+    x = nn.tanh(full_precision(x))
     return (x + 1.0) / 2.0
 
 
@@ -63,17 +65,18 @@ class DCGANDiscriminator(nn.Module):
   """images [B, H, W, C] in [0, 1] -> logits [B] of "real"."""
   features: Sequence[int] = (64, 128)
   axis_name: str | None = None
-  conv: str = "xla"
+  conv: str = "auto"
+  dtype: Any = None  # The compute dtype (config.dtype; None: the input's); params stay float32.
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     for i, feat in enumerate(self.features):
       x = Conv(feat, (4, 4), strides=(2, 2), padding="SAME", use_bias=i == 0,
-               kernel_init=_INIT, impl=self.conv)(x)
+               kernel_init=_INIT, impl=self.conv, dtype=self.dtype)(x)
       if i > 0:  # No BatchNorm on the input layer.
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                         axis_name=self.axis_name if train else None)(x)
+                         axis_name=self.axis_name if train else None, dtype=self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
     x = x.reshape((x.shape[0], -1))
-    x = nn.Dense(1, kernel_init=_INIT)(x)
-    return jnp.squeeze(x, -1)
+    x = nn.Dense(1, kernel_init=_INIT, dtype=self.dtype)(x)
+    return full_precision(jnp.squeeze(x, -1))

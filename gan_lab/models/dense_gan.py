@@ -7,40 +7,44 @@ logit; the sigmoid of the lecture's output layer lives inside the loss
 (`optax.sigmoid_binary_cross_entropy`), which is the same model, computed stably.
 """
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
+
+from gan_lab.models.precision import full_precision
 
 
 class DenseGenerator(nn.Module):
   """codings [B, codings] -> images [B, H, W, C] in [0, 1]."""
   image_shape: Sequence[int] = (28, 28, 1)
   hidden: Sequence[int] = (100, 150)
+  dtype: Any = None  # The compute dtype (config.dtype; None: the input's); params stay float32.
 
   @nn.compact
   def __call__(self, z, train: bool = False):
     del train  # No BatchNorm or dropout.
     x = z
     for width in self.hidden:
-      x = nn.Dense(width)(x)
+      x = nn.Dense(width, dtype=self.dtype)(x)
       x = nn.selu(x)
-    x = nn.Dense(int(np.prod(self.image_shape)))(x)
-    x = nn.sigmoid(x)
+    x = nn.Dense(int(np.prod(self.image_shape)), dtype=self.dtype)(x)
+    x = nn.sigmoid(full_precision(x))
     return x.reshape((z.shape[0], *self.image_shape))
 
 
 class DenseDiscriminator(nn.Module):
   """images [B, H, W, C] in [0, 1] -> logits [B] of "real"."""
   hidden: Sequence[int] = (150, 100)
+  dtype: Any = None  # The compute dtype (config.dtype; None: the input's); params stay float32.
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     del train
     x = x.reshape((x.shape[0], -1))
     for width in self.hidden:
-      x = nn.Dense(width)(x)
+      x = nn.Dense(width, dtype=self.dtype)(x)
       x = nn.selu(x)
-    x = nn.Dense(1)(x)
-    return jnp.squeeze(x, -1)
+    x = nn.Dense(1, dtype=self.dtype)(x)
+    return full_precision(jnp.squeeze(x, -1))

@@ -19,6 +19,7 @@ from absl import logging
 
 from gan_lab import data, parallel, viz
 from gan_lab.core.errors import UserError
+from gan_lab.models import conv
 from gan_lab.runs import checkpoint, experiments, workdirs, writers
 from gan_lab.training import chunks
 
@@ -159,6 +160,9 @@ def train_and_evaluate(config, workdir: str, restart: bool = False):
   """
   mesh = parallel.make_mesh()
   _validate(config, mesh)
+  if "conv" in config:  # config.json records the convolution that runs, not "auto".
+    config = config.copy_and_resolve_references()
+    config.conv = conv.resolve(config.conv)
   workdir = workdirs.local_path(workdir)
   experiment = experiments.get(config.experiment)
   data_dir = config.data_dir or None

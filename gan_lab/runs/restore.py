@@ -13,6 +13,7 @@ from absl import logging
 
 from gan_lab import data, inference, parallel, sample_quality
 from gan_lab.core.errors import UserError
+from gan_lab.models import conv
 from gan_lab.runs import checkpoint, workdirs
 from gan_lab.training import classifier, gan
 
@@ -20,6 +21,8 @@ from gan_lab.training import classifier, gan
 def _checked(workdir: str, step: int | None, missing: str):
   """(config, manager, steps) of the run in `workdir`, checking that `step` exists."""
   config = workdirs.load_config(workdir)
+  if "conv" in config:
+    config.conv = conv.for_restore(config.conv)
   mngr = (checkpoint.manager(workdir, create=False)
           if os.path.isdir(checkpoint.checkpoint_dir(workdir)) else None)
   steps = sorted(mngr.all_steps()) if mngr else []

@@ -22,7 +22,8 @@ def init_state(config, rng, total_steps: int) -> TrainState:
   if not noise_sd(config) >= 0:
     raise UserError(f"config.gaussian_noise_sd must be >= 0; got {noise_sd(config)}.")
   ds_info = data.info(config.dataset)
-  model = models.create(config.model, conv=config.get("conv", "xla"),
+  model = models.create(config.model, conv=config.get("conv", "auto"),
+                        dtype=config.get("dtype", "float32"),
                         num_classes=ds_info.num_classes, **config.model_kwargs)
   dummy = jnp.zeros((1, *ds_info.image_shape), jnp.float32)
   variables = model.init({"params": rng, "dropout": rng}, dummy, train=False)

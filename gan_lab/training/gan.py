@@ -87,9 +87,9 @@ def init_state(config, rng, total_steps: int) -> GANState:
     raise UserError(f"config.gan.loss 'hinge' has no targets to smooth, so label_smoothing "
                     f"{g.label_smoothing} would do nothing; set it to 0, or use loss 'bce'.")
   shape = data.info(config.dataset).image_shape
-  conv = config.get("conv", "xla")
-  g_model = models.create(g.generator, conv=conv, image_shape=shape, **g.generator_kwargs)
-  d_model = models.create(g.discriminator, conv=conv, **g.discriminator_kwargs)
+  compute = {"conv": config.get("conv", "auto"), "dtype": config.get("dtype", "float32")}
+  g_model = models.create(g.generator, **compute, image_shape=shape, **g.generator_kwargs)
+  d_model = models.create(g.discriminator, **compute, **g.discriminator_kwargs)
   g_rng, d_rng = jax.random.split(rng)
   g_vars = g_model.init(g_rng, jnp.zeros((1, g.codings)), train=False)
   d_vars = d_model.init(d_rng, jnp.zeros((1, *shape)), train=False)
