@@ -1,10 +1,13 @@
 """The same lecture workloads in Keras (TensorFlow backend) and PyTorch, for `run.py --compare`.
 
 The models match gan_lab's layer for layer: the seed CNN (the TensorFlow CNN tutorial's,
-trained with Adam 1e-3 on CIFAR-shaped batches) and the lecture's dense SELU GAN (batch 32,
-RMSprop, two `train_on_batch` calls per step in Keras, as the lecture writes it). FGSM is
-Foolbox's on the PyTorch seed CNN. Each is timed like run.py's workloads: a warm-up call,
-then the median of repeated calls of `steps` training steps (or one attack).
+trained with Adam 1e-3 on CIFAR-shaped batches, and evaluated under `torch.inference_mode`),
+the lecture's dense SELU GAN (batch 32, RMSprop, two `train_on_batch` calls per step in
+Keras, as the lecture writes it) and the DCGAN of `gan_lab.models.dcgan` (PyTorch; Adam,
+BCE). FGSM is Foolbox's and torchattacks' on the PyTorch seed CNN, PGD-10 torchattacks'
+(eps 8/255, step 2/255, a random start, as gan_lab's `attacks.pgd`). Each is timed like
+run.py's workloads: a warm-up call, then the median of repeated calls of `steps` training
+steps (or one attack or forward pass).
 """
 
 import os
@@ -15,10 +18,10 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-DEFAULT_BATCH = {"seed_cnn_train": 256, "dense_gan_step": 32, "fgsm": 256}
-# (jax workload, other framework's record name): ratios printed by `ratios`.
-PAIRS = (("seed_cnn_train", "seed_cnn_train"), ("dense_gan_step", "dense_gan_step"),
-         ("fgsm", "fgsm"))
+DEFAULT_BATCH = {"seed_cnn_train": 256, "seed_cnn_eval": 1000, "dense_gan_step": 32,
+                 "dcgan_step": 64, "fgsm": 256, "pgd10": 256}
+# Workloads timed as one call, not `steps` training steps.
+SINGLE_CALL = ("seed_cnn_eval", "fgsm", "pgd10")
 
 
 def _time(call, images: int, repeats: int) -> dict:
@@ -136,6 +139,75 @@ def torch_dense_gan(batch, steps, repeats):
   return _time(call, batch * steps, repeats)
 
 
+def torch_seed_cnn_eval(batch, steps, repeats):
+  del steps
+  model, torch = _torch_seed_cnn()
+  model.eval()
+  x = torch.from_numpy(_data(batch, (3, 32, 32), 1)[0])
+
+  def call():
+    with torch.inference_mode():
+      model(x)
+
+  return _time(call, batch, repeats)
+
+
+def torch_dcgan(batch, steps, repeats):
+  """gan_lab's DCGAN for 28x28x1 (features (128, 64) and (64, 128), codings 100): the
+  two-phase step with Adam 2e-4, b1 0.5, and the non-saturating BCE loss."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  generator = nn.Sequential(
+      nn.Linear(100, 7 * 7 * 128, bias=False), nn.Unflatten(1, (128, 7, 7)),
+      nn.BatchNorm2d(128, momentum=0.1), nn.ReLU(),
+      nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+      nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
+  discriminator = nn.Sequential(
+      nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
+      nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
+      nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+  opt_g = torch.optim.Adam(generator.parameters(), 2e-4, betas=(0.5, 0.999))
+  opt_d = torch.optim.Adam(discriminator.parameters(), 2e-4, betas=(0.5, 0.999))
+  bce = nn.BCEWithLogitsLoss()
+  real = torch.from_numpy(_data(batch, (1, 28, 28), steps)[0]).reshape(steps, batch, 1, 28, 28)
+  ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
+  sample = lambda: (generator(torch.randn(batch, 100)) + 1) / 2
+
+  def call():
+    for i in range(steps):
+      fake = sample().detach()
+      opt_d.zero_grad()
+      (bce(discriminator(real[i]), ones) + bce(discriminator(fake), zeros)).backward()
+      opt_d.step()
+      opt_g.zero_grad()
+      bce(discriminator(sample()), ones).backward()
+      opt_g.step()
+
+  return _time(call, batch * steps, repeats)
+
+
+def _torch_attack(make_attack, batch, repeats):
+  model, torch = _torch_seed_cnn()
+  model.eval()
+  x, y = _data(batch, (32, 32, 3), 1)
+  x, y = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(y)
+  attack = make_attack(model)
+  return _time(lambda: attack(x, y), batch, repeats)
+
+
+def torchattacks_fgsm(batch, steps, repeats):
+  del steps
+  import torchattacks  # pylint: disable=g-import-not-at-top
+  return _torch_attack(lambda m: torchattacks.FGSM(m, eps=8 / 255), batch, repeats)
+
+
+def torchattacks_pgd10(batch, steps, repeats):
+  del steps
+  import torchattacks  # pylint: disable=g-import-not-at-top
+  return _torch_attack(lambda m: torchattacks.PGD(m, eps=8 / 255, alpha=2 / 255, steps=10,
+                                                  random_start=True), batch, repeats)
+
+
 def foolbox_fgsm(batch, steps, repeats):
   del steps
   import foolbox  # pylint: disable=g-import-not-at-top
@@ -150,24 +222,31 @@ def foolbox_fgsm(batch, steps, repeats):
 
 RUNS = (("seed_cnn_train", "keras", keras_seed_cnn),
         ("seed_cnn_train", "pytorch", torch_seed_cnn),
+        ("seed_cnn_eval", "pytorch", torch_seed_cnn_eval),
         ("dense_gan_step", "keras", keras_dense_gan),
         ("dense_gan_step", "pytorch", torch_dense_gan),
-        ("fgsm", "foolbox-pytorch", foolbox_fgsm))
+        ("dcgan_step", "pytorch", torch_dcgan),
+        ("fgsm", "foolbox-pytorch", foolbox_fgsm),
+        ("fgsm", "torchattacks", torchattacks_fgsm),
+        ("pgd10", "torchattacks", torchattacks_pgd10))
 
 
-def run(batch, steps, repeats) -> list[dict]:
+def run(names, batch, steps, repeats) -> list[dict]:
+  """The peers of the jax workloads `names`."""
   out = []
   for name, framework, fn in RUNS:
+    if name not in names:
+      continue
     b = batch or DEFAULT_BATCH[name]
     out.append({"name": name, "framework": framework, "batch": b,
-                **fn(b, 1 if name == "fgsm" else steps, repeats)})
+                **fn(b, 1 if name in SINGLE_CALL else steps, repeats)})
   return out
 
 
 def ratios(records: list[dict]) -> str:
   """Lines `name: jax / other = r` for every workload measured in both (and jax+onednn)."""
   lines = []
-  for name, _ in PAIRS:
+  for name in dict.fromkeys(name for name, _, _ in RUNS):
     mine = [r for r in records if r["name"] == name and r["framework"].startswith("jax")]
     for other in (r for r in records if r["name"] == name and not r["framework"].startswith("jax")):
       for ours in mine:

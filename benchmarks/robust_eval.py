@@ -41,7 +41,7 @@ _EPS = flags.DEFINE_float("eps", 0.1, "L-inf budget in [0, 1] pixel units.")
 _REPEATS = flags.DEFINE_integer("repeats", 2, "Timed rounds per attack (median reported).",
                                 lower_bound=1)
 _ATTACKS = flags.DEFINE_list("attacks", list(ATTACKS), f"Of {', '.join(ATTACKS)}.")
-_CONV = flags.DEFINE_list("conv", ["xla"], "gan_lab's convolutions (config.conv), side by side.")
+_CONV = flags.DEFINE_list("conv", ["auto"], "gan_lab's convolutions (config.conv), side by side.")
 
 
 def torch_seed_cnn(params):
