@@ -17,8 +17,8 @@ Which implementation a model uses is its `conv` field, set from `config.conv`; t
 ran is recorded in the run's config.json:
 
 - "auto" (the default): on CPU "onednn" where it is built and loads, else "xla" (always
-  "xla" on a GPU or TPU); `resolve` says which in one log line. oneDNN's kernels were the faster on every workload of
-  benchmarks/run.py on an AVX-512 host (README);
+  "xla" on a GPU or TPU); `resolve` says which in one log line. oneDNN's kernels were the
+  faster on every workload of benchmarks/run.py on an AVX-512 host (README);
 - "xla": XLA's convolutions with the rules above on CPU (plain lax on other backends);
 - "onednn": oneDNN's kernels for forward and both gradients (`gan_lab.models.onednn`, built
   by `make install`), reverse mode only: forward-mode autodiff through it raises JAX's
@@ -187,7 +187,7 @@ def _conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
 
 # One function per implementation, made once: nn.Conv holds it as a (hashed) field.
 _CONV_FNS = {impl: functools.partial(_conv_general_dilated, impl=impl)
-             for impl in IMPLEMENTATIONS}
+             for impl in IMPLEMENTATIONS if impl != "auto"}  # Conv resolves "auto" first.
 
 
 def Conv(*args, impl: str = "auto", **kwargs) -> nn.Conv:  # pylint: disable=invalid-name
