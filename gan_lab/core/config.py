@@ -9,7 +9,11 @@ import ml_collections
 
 # Fields added after runs were written, with the value that gives those runs' behaviour: a
 # run whose config.json lacks one resumes when the new config holds that value.
-ADDED_FIELDS = {"adv.beta": 6.0, "dtype": "float32"}
+ADDED_FIELDS = {"adv.beta": 6.0, "dtype": "float32",
+                # The GAN stabilisers, off (gan_lab.training.gan reads these for older runs).
+                "gan.penalty": "none", "gan.penalty_weight": 10.0,
+                "gan.spectral_norm": False, "gan.ema_decay": 0.0, "gan.augment": "",
+                "gan.pack": 1}
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -152,8 +156,15 @@ def gan_config() -> ml_collections.ConfigDict:
   c.gan.discriminator = "DenseDiscriminator"
   c.gan.discriminator_kwargs = ml_collections.ConfigDict()
   c.gan.codings = 30            # Size of the generator's input z ~ N(0, I).
-  c.gan.loss = "bce"            # bce (the lecture's), hinge, or a key of gan.LOSSES.
+  # The stabilisers (gan_lab.training.gan); the defaults are the lecture's plain GAN.
+  c.gan.loss = "bce"            # bce (the lecture's), hinge, least_squares, wasserstein.
+  c.gan.penalty = "none"        # none, wgan-gp (interpolates) or r1 (real images)...
+  c.gan.penalty_weight = 10.0   # ...times this (lambda of WGAN-GP; gamma of R1).
   c.gan.label_smoothing = 0.0   # Real images labelled 1 - s for D (one-sided).
+  c.gan.spectral_norm = False   # Spectrally normalised D layers, without BatchNorm.
+  c.gan.ema_decay = 0.0         # Moving average of G's weights for sampling (0 = off).
+  c.gan.augment = ""            # DiffAugment policy, e.g. "color,translation,cutout".
+  c.gan.pack = 1                # PacGAN: D judges this many samples at once.
   c.gan.d_steps = 1             # Discriminator updates per generator update.
   c.gan.num_grid = 64           # Samples in each grid written at eval steps.
   # Workdir of a classifier run on the same dataset: at eval steps it judges

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from gan_lab.core.errors import UserError
 from gan_lab.models.conv import Conv, ConvTranspose
 from gan_lab.models.precision import full_precision
+from gan_lab.models.spectral_norm import maybe_spectral_norm
 
 _INIT = nn.initializers.normal(0.02)
 
@@ -62,21 +63,29 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-  """images [B, H, W, C] in [0, 1] -> logits [B] of "real"."""
+  """images [B, H, W, C] in [0, 1] -> logits [B] of "real".
+
+  `spectral_norm` (config.gan.spectral_norm): every layer's weight divided by its largest
+  singular value (`nn.SpectralNorm`, one power iteration per training call) and no BatchNorm,
+  as in Miyato et al.'s SN-DCGAN, so each example's logit depends on it alone.
+  """
   features: Sequence[int] = (64, 128)
   axis_name: str | None = None
   conv: str = "auto"
   dtype: Any = None  # The compute dtype (config.dtype; None: the input's); params stay float32.
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, train: bool = False):
+    layer = lambda module: maybe_spectral_norm(module, self.spectral_norm, train)
     for i, feat in enumerate(self.features):
-      x = Conv(feat, (4, 4), strides=(2, 2), padding="SAME", use_bias=i == 0,
-               kernel_init=_INIT, impl=self.conv, dtype=self.dtype)(x)
-      if i > 0:  # No BatchNorm on the input layer.
+      batch_norm = i > 0 and not self.spectral_norm  # None on the input layer.
+      x = layer(Conv(feat, (4, 4), strides=(2, 2), padding="SAME", use_bias=not batch_norm,
+                     kernel_init=_INIT, impl=self.conv, dtype=self.dtype))(x)
+      if batch_norm:
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                          axis_name=self.axis_name if train else None, dtype=self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
     x = x.reshape((x.shape[0], -1))
-    x = nn.Dense(1, kernel_init=_INIT, dtype=self.dtype)(x)
+    x = layer(nn.Dense(1, kernel_init=_INIT, dtype=self.dtype))(x)
     return full_precision(jnp.squeeze(x, -1))

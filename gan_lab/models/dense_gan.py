@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_lab.models.precision import full_precision
+from gan_lab.models.spectral_norm import maybe_spectral_norm
 
 
 class DenseGenerator(nn.Module):
@@ -35,16 +36,18 @@ class DenseGenerator(nn.Module):
 
 
 class DenseDiscriminator(nn.Module):
-  """images [B, H, W, C] in [0, 1] -> logits [B] of "real"."""
+  """images [B, H, W, C] in [0, 1] -> logits [B] of "real"; `spectral_norm`
+  (config.gan.spectral_norm) divides each layer's weight by its largest singular value."""
   hidden: Sequence[int] = (150, 100)
   dtype: Any = None  # The compute dtype (config.dtype; None: the input's); params stay float32.
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    del train
+    layer = lambda module: maybe_spectral_norm(module, self.spectral_norm, train)
     x = x.reshape((x.shape[0], -1))
     for width in self.hidden:
-      x = nn.Dense(width, dtype=self.dtype)(x)
+      x = layer(nn.Dense(width, dtype=self.dtype))(x)
       x = nn.selu(x)
-    x = nn.Dense(1, dtype=self.dtype)(x)
+    x = layer(nn.Dense(1, dtype=self.dtype))(x)
     return full_precision(jnp.squeeze(x, -1))

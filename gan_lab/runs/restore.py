@@ -82,25 +82,41 @@ def restore_classifier(workdir: str, step: int | None = None, init_state=None):
   return restore_state(workdir, init_state or classifier.init_state, step)
 
 
-def restore_generator(workdir: str, step: int | None = None):
+GENERATOR_WEIGHTS = ("auto", "ema", "raw")
+
+
+def restore_generator(workdir: str, step: int | None = None, weights: str = "auto"):
   """(config, generator TrainState with params and batch_stats only, step) of a GAN run.
 
-  Reads only the generator's parameters and BatchNorm statistics from the checkpoint
-  (an Orbax partial restore): the discriminator and optimizer states are never loaded.
+  `weights`: "ema", the moving average of G's weights (gan.ema_decay > 0); "raw", G's own;
+  "auto", the moving average where the run keeps one. Reads only those parameters and G's
+  BatchNorm statistics from the checkpoint (an Orbax partial restore): the discriminator and
+  optimizer states are never loaded.
   """
   kind = workdirs.load_config(workdir).experiment
   if kind != "gan":
     raise UserError(f"{workdir} holds a {kind!r} run, not a GAN; pass the workdir of a run "
                     "with experiment = 'gan'.")
+  if weights not in GENERATOR_WEIGHTS:
+    raise UserError(f"Unknown generator weights {weights!r}; choose one of "
+                    f"{', '.join(GENERATOR_WEIGHTS)}.")
   config, mngr, steps = _checked(workdir, step, "generator checkpoint yet; train the GAN first.")
   if step is None:
     step = steps[-1]
     _warn_if_unfinished(workdir, config, step)
-  generator = _abstract(gan.init_state, config).generator
-  wanted = {"generator": {"params": generator.params, "batch_stats": generator.batch_stats}}
-  restored = checkpoint.restore_partial(mngr, step, wanted)["generator"]
-  generator = generator.replace(params=restored["params"], batch_stats=restored["batch_stats"],
-                                opt_state=None, step=step)
+  state = _abstract(gan.init_state, config)
+  if weights == "ema" and state.generator_ema is None:
+    raise UserError(f"{workdir} keeps no moving average of its generator's weights "
+                    "(gan.ema_decay = 0); sample with --weights=raw or auto.")
+  g = state.generator
+  wanted = {"generator": {"params": g.params, "batch_stats": g.batch_stats, "step": g.step}}
+  if weights != "raw" and state.generator_ema is not None:
+    wanted["generator_ema"] = state.generator_ema
+  restored = checkpoint.restore_partial(mngr, step, wanted)
+  g = g.replace(opt_state=None, **restored["generator"])
+  variables = gan.generator_variables(g, restored.get("generator_ema"), state.ema_decay)
+  generator = g.replace(params=variables["params"],
+                        batch_stats=variables.get("batch_stats", g.batch_stats))
   return config, generator, step
 
 

@@ -12,14 +12,15 @@ from gan_lab.runs import restore, workdirs
 
 
 def sample(workdir: str, num: int, seed: int = 0, step: int | None = None,
-           interpolate: bool = False) -> np.ndarray:
+           interpolate: bool = False, weights: str = "auto") -> np.ndarray:
   """Samples [num, H, W, C] float32 in [0, 1] (or [num * 10, ...] rows of an interpolation).
 
-  Deterministic in (workdir, step, seed): inference-mode BatchNorm, codings from `seed`.
+  Deterministic in (workdir, step, seed, weights): inference-mode BatchNorm, codings from
+  `seed`; `weights` as `restore.restore_generator` (the moving average where there is one).
   """
   if num < 1:
     raise UserError(f"num_samples must be at least 1; got {num}.")
-  config, generator, _ = restore.restore_generator(workdir, step)
+  config, generator, _ = restore.restore_generator(workdir, step, weights)
   key = jax.random.key(seed)
   if interpolate:
     ends = jax.random.normal(key, (2, num, config.gan.codings))

@@ -4,12 +4,20 @@ Phase 1 trains the discriminator D on real images labelled 1 and generated image
 phase 2 trains the generator G through D with generated images labelled 1, D held fixed.
 Each phase changes only its own network's parameters (`d_phase`, `g_phase`; tested).
 
-Losses (`config.gan.loss`): "bce", the lecture's binary cross-entropy (for G the usual
-non-saturating form: generated images labelled 1), or "hinge" (Miyato et al. 2018), which
-many GANs use today. `label_smoothing` labels real images 1 - s in phase 1 (one-sided).
-`d_steps` discriminator updates per generator update, each on fresh codings. G and D have
-their own learning rates and schedules (`gan.g_learning_rate`, `gan.d_lr_schedule`, ...:
-TTUR), each schedule counted in that network's own updates.
+The field's stabilisers, each a field of `config.gan` and usable with every model:
+- `loss`: "bce" (the lecture's), "hinge", "least_squares" or "wasserstein"; `penalty`
+  "wgan-gp" or "r1" with `penalty_weight` (`gan_losses`); `label_smoothing` labels real
+  images 1 - s in phase 1 (one-sided; BCE and least squares);
+- `spectral_norm`: spectrally normalised discriminator layers (without BatchNorm);
+- `ema_decay`: an exponential moving average of G's weights (debiased as Adam's moments, so
+  early steps are not pulled towards the initial weights), used for the sample grids, the
+  judged metrics and experiments/sample.py, and checkpointed with the rest of the state;
+- `augment`: DiffAugment on everything D sees (`diffaugment`);
+- `pack`: PacGAN (Lin et al. 2018): D judges `pack` images at once, stacked along the
+  channels, which makes a generator that repeats itself easy to spot;
+- `d_steps` discriminator updates per generator update, each on fresh codings; G and D have
+  their own learning rates and schedules (`gan.g_learning_rate`, `gan.d_lr_schedule`, ...:
+  TTUR), each schedule counted in that network's own updates.
 
 BatchNorm (DCGAN): both networks run in training mode, on batch statistics. G's running
 averages come from phase 2's pass and are what sampling uses; D's from phase 1's passes.
@@ -17,7 +25,6 @@ averages come from phase 2's pass and are what sampling uses; D's from phase 1's
 
 import json
 import os
-from typing import Callable, NamedTuple
 
 import flax
 import jax
@@ -26,40 +33,11 @@ import numpy as np
 import optax
 
 from gan_lab import data, inference, models, parallel, sample_quality, viz
+from gan_lab.core.config import ADDED_FIELDS
 from gan_lab.core.errors import UserError
-from gan_lab.core.registry import Registry
+from gan_lab.training import diffaugment
+from gan_lab.training.gan_losses import LOSSES, PENALTIES, GANLoss
 from gan_lab.training.state import TrainState, apply_train, make_optimizer
-
-
-class GANLoss(NamedTuple):
-  """A GAN objective on D's logits: `d(real_logits, fake_logits, smoothing)` for phase 1 and
-  `g(fake_logits)` for phase 2, each a scalar to minimise."""
-  d: Callable
-  g: Callable
-
-
-def _bce_d(real_logits, fake_logits, smoothing: float):
-  real = optax.sigmoid_binary_cross_entropy(real_logits, jnp.full_like(real_logits,
-                                                                       1.0 - smoothing))
-  fake = optax.sigmoid_binary_cross_entropy(fake_logits, jnp.zeros_like(fake_logits))
-  return jnp.mean(real) + jnp.mean(fake)
-
-
-def _bce_g(fake_logits):
-  return jnp.mean(optax.sigmoid_binary_cross_entropy(fake_logits, jnp.ones_like(fake_logits)))
-
-
-def _hinge_d(real_logits, fake_logits, smoothing: float):
-  del smoothing  # One-sided smoothing relabels BCE targets; the hinge loss has none.
-  return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
-
-
-# `config.gan.loss`: a name here, one added with `LOSSES.register`, or "package.module:attr"
-# naming a GANLoss of the user's own code (docs/extending.md).
-LOSSES = Registry("GAN loss", {
-    "bce": GANLoss(d=_bce_d, g=_bce_g),
-    "hinge": GANLoss(d=_hinge_d, g=lambda fake_logits: -jnp.mean(fake_logits)),
-})
 
 
 @flax.struct.dataclass
@@ -67,32 +45,77 @@ class GANState:
   step: jax.Array
   generator: TrainState
   discriminator: TrainState
+  # With gan.ema_decay > 0: {"params": the (biased) moving average of G's params,
+  # "batch_stats": G's own}; its debiasing count is G's step. None without.
+  generator_ema: dict | None = None
+  ema_decay: float = flax.struct.field(pytree_node=False, default=0.0)
+
+
+# The stabilisers' values for runs made before them.
+_STABILISER_DEFAULTS = {k[len("gan."):]: v for k, v in ADDED_FIELDS.items()
+                        if k.startswith("gan.")}
+
+
+def _gan(config):
+  """config.gan with the stabilisers' defaults filled in for runs made before them."""
+  return {**_STABILISER_DEFAULTS, **config.gan}
 
 
 def _loss(config) -> GANLoss:
   return LOSSES.lookup(config.gan.loss, GANLoss)
 
 
+def _penalty(config):
+  penalty = PENALTIES.lookup(_gan(config)["penalty"])
+  if penalty is not None and not callable(penalty):
+    raise UserError(f"config.gan.penalty {_gan(config)['penalty']!r} is a "
+                    f"{type(penalty).__name__}, not a function (d_fn, real, fake, rng, "
+                    "axis_name) -> scalar.")
+  return penalty
+
+
+def check_config(config) -> None:
+  """One sentence for each field of config.gan that cannot train, before anything is written."""
+  g = _gan(config)
+  loss, penalty = _loss(config), _penalty(config)
+  diffaugment.parse_policy(g["augment"])
+  if not (g["d_steps"] >= 1 and g["codings"] >= 1 and 0.0 <= g["label_smoothing"] < 1.0
+          and g.get("num_eval_samples", 2) >= 2):  # Runs from before this field lack it.
+    raise UserError("config.gan needs d_steps >= 1, codings >= 1, 0 <= label_smoothing < 1 "
+                    f"and num_eval_samples >= 2; got {g['d_steps']}, {g['codings']}, "
+                    f"{g['label_smoothing']}, {g.get('num_eval_samples')}.")
+  if g["label_smoothing"] and not loss.smooths:
+    raise UserError(f"config.gan.loss {g['loss']!r} has no targets to smooth, so "
+                    f"label_smoothing {g['label_smoothing']} would do nothing; set it to 0, or "
+                    "use loss 'bce' or 'least_squares'.")
+  if not g["penalty_weight"] >= 0:
+    raise UserError(f"config.gan.penalty_weight must be >= 0; got {g['penalty_weight']}.")
+  if not 0.0 <= g["ema_decay"] < 1.0:
+    raise UserError(f"config.gan.ema_decay must be in [0, 1) (0 = no moving average; 0.999 is "
+                    f"usual); got {g['ema_decay']}.")
+  if not (isinstance(g["pack"], int) and g["pack"] >= 1 and config.batch_size % g["pack"] == 0):
+    raise UserError(f"config.gan.pack must be a whole number >= 1 dividing batch_size "
+                    f"{config.batch_size}; got {g['pack']}.")
+  if g["loss"] == "wasserstein" and penalty is None and not g["spectral_norm"]:
+    raise UserError("config.gan.loss 'wasserstein' needs a Lipschitz discriminator, which "
+                    "nothing here enforces: set gan.penalty='wgan-gp' (or "
+                    "gan.spectral_norm=True).")
+
+
 def init_state(config, rng, total_steps: int) -> GANState:
   """G and D with their own optimizers: G's schedule over `total_steps` updates, D's over
   `d_steps` times as many."""
-  g = config.gan
-  _loss(config)
-  if not (g.d_steps >= 1 and g.codings >= 1 and 0.0 <= g.label_smoothing < 1.0
-          and g.get("num_eval_samples", 2) >= 2):  # Runs from before this field lack it.
-    raise UserError("config.gan needs d_steps >= 1, codings >= 1, 0 <= label_smoothing < 1 "
-                    f"and num_eval_samples >= 2; got {g.d_steps}, {g.codings}, "
-                    f"{g.label_smoothing}, {g.get('num_eval_samples')}.")
-  if g.loss == "hinge" and g.label_smoothing:
-    raise UserError(f"config.gan.loss 'hinge' has no targets to smooth, so label_smoothing "
-                    f"{g.label_smoothing} would do nothing; set it to 0, or use loss 'bce'.")
+  check_config(config)
+  g, extra = config.gan, _gan(config)
   shape = data.info(config.dataset).image_shape
   compute = {"conv": config.get("conv", "auto"), "dtype": config.get("dtype", "float32")}
+  sn = {"spectral_norm": True} if extra["spectral_norm"] else {}  # User models may lack it.
   g_model = models.create(g.generator, **compute, image_shape=shape, **g.generator_kwargs)
-  d_model = models.create(g.discriminator, **compute, **g.discriminator_kwargs)
+  d_model = models.create(g.discriminator, **compute, **sn, **g.discriminator_kwargs)
   g_rng, d_rng = jax.random.split(rng)
   g_vars = g_model.init(g_rng, jnp.zeros((1, g.codings)), train=False)
-  d_vars = d_model.init(d_rng, jnp.zeros((1, *shape)), train=False)
+  d_vars = d_model.init(d_rng, jnp.zeros((1, *shape[:-1], shape[-1] * extra["pack"])),
+                        train=False)
   # Runs from before TTUR have one learning rate and schedule for both networks.
   net_field = lambda name, old: f"gan.{name}" if name in g else old
   g_tx = make_optimizer(config, total_steps, net_field("g_learning_rate", "learning_rate"),
@@ -100,8 +123,33 @@ def init_state(config, rng, total_steps: int) -> GANState:
   d_tx = make_optimizer(config, total_steps * g.d_steps,
                         net_field("d_learning_rate", "learning_rate"),
                         net_field("d_lr_schedule", "lr_schedule"))
-  return GANState(step=jnp.zeros((), jnp.int32), generator=TrainState.of(g_model, g_vars, g_tx),
-                  discriminator=TrainState.of(d_model, d_vars, d_tx))
+  generator = TrainState.of(g_model, g_vars, g_tx)
+  ema = None
+  if extra["ema_decay"]:
+    ema = {"params": optax.tree.zeros_like(generator.params),
+           "batch_stats": generator.batch_stats}
+  return GANState(step=jnp.zeros((), jnp.int32), generator=generator,
+                  discriminator=TrainState.of(d_model, d_vars, d_tx), generator_ema=ema,
+                  ema_decay=extra["ema_decay"])
+
+
+def generator_variables(generator: TrainState, ema: dict | None, decay: float) -> dict:
+  """G's Linen variables for sampling: the debiased moving average of its weights when `ema`
+  holds one (G's step counts its updates), else its own."""
+  if ema is None:
+    return generator.variables()
+  params = optax.tree.bias_correction(ema["params"], decay, generator.step)
+  return generator.replace(params=params, batch_stats=ema["batch_stats"]).variables()
+
+
+def _update_ema(state: GANState) -> GANState:
+  if state.generator_ema is None:
+    return state
+  g = state.generator
+  return state.replace(generator_ema={
+      "params": optax.tree.update_moment(g.params, state.generator_ema["params"],
+                                         state.ema_decay, 1),
+      "batch_stats": g.batch_stats})
 
 
 def sample_codings(rng, batch: int, size: int, axis_name=None):
@@ -111,28 +159,52 @@ def sample_codings(rng, batch: int, size: int, axis_name=None):
 
 
 def generate(state: GANState, z):
-  """Samples in inference mode (G's running BatchNorm averages): deterministic in z."""
-  return state.generator.apply_fn(state.generator.variables(), z, train=False)
+  """Samples in inference mode (G's running BatchNorm averages): deterministic in z. With a
+  moving average in `state` (gan.ema_decay), from its weights."""
+  variables = generator_variables(state.generator, state.generator_ema, state.ema_decay)
+  return state.generator.apply_fn(variables, z, train=False)
+
+
+def d_inputs(images, rng, config, axis_name=None):
+  """What D sees of a batch of images: DiffAugmented, then packed `gan.pack` to a sample."""
+  g = _gan(config)
+  images = diffaugment.diff_augment(images, rng, g["augment"], axis_name)
+  b, h, w, c = images.shape
+  if b % g["pack"]:
+    raise UserError(f"config.gan.pack {g['pack']} does not divide the {b} images per device; "
+                    "pick a batch_size whose share on each device it divides.")
+  # Consecutive examples share a pack, so packs never straddle devices.
+  return images.reshape(b // g["pack"], g["pack"], h, w, c).transpose(0, 2, 3, 1, 4).reshape(
+      b // g["pack"], h, w, g["pack"] * c)
 
 
 def d_phase(state: GANState, real, rng, config, axis_name=None):
   """Phase 1: one discriminator update. Changes only the discriminator."""
   g = state.generator
-  z = sample_codings(rng, len(real), config.gan.codings, axis_name)
+  z_rng, real_rng, fake_rng, penalty_rng = jax.random.split(rng, 4)
+  z = sample_codings(z_rng, len(real), config.gan.codings, axis_name)
   fake = jax.lax.stop_gradient(apply_train(g, g.params, z, axis_name=axis_name)[0])
-  d = state.discriminator
+  real = d_inputs(real, real_rng, config, axis_name)
+  fake = d_inputs(fake, fake_rng, config, axis_name)
+  d, penalty = state.discriminator, _penalty(config)
 
   def loss_fn(params):
     real_logits, net = apply_train(d, params, real, axis_name=axis_name)
     fake_logits, net = apply_train(net, params, fake, axis_name=axis_name)
     loss = _loss(config).d(real_logits, fake_logits, config.gan.label_smoothing)
-    return loss, (net, real_logits, fake_logits)
+    terms = {"d_loss": loss}
+    if penalty is not None:
+      # The penalty's own pass leaves D's statistics as the loss's passes set them.
+      d_fn = lambda x: apply_train(net, params, x, axis_name=axis_name)[0]
+      terms["d_penalty"] = penalty(d_fn, real, fake, penalty_rng, axis_name)
+      loss = loss + _gan(config)["penalty_weight"] * terms["d_penalty"]
+    return loss, (net, real_logits, fake_logits, terms)
 
-  (loss, (net, real_logits, fake_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      d.params)
+  (_, (net, real_logits, fake_logits, terms)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(d.params)
   grads = parallel.pmean(grads, axis_name)
   d = net.apply_gradients(grads=grads)
-  metrics = {"d_loss": loss, "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
+  metrics = {**terms, "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
              "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),
              "d_grad_norm": optax.tree.norm(grads)}
   return state.replace(discriminator=d), metrics
@@ -141,12 +213,14 @@ def d_phase(state: GANState, real, rng, config, axis_name=None):
 def g_phase(state: GANState, batch: int, rng, config, axis_name=None):
   """Phase 2: one generator update through the fixed discriminator. Changes only G."""
   g, d = state.generator, state.discriminator
-  z = sample_codings(rng, batch, config.gan.codings, axis_name)
+  z_rng, aug_rng = jax.random.split(rng)
+  z = sample_codings(z_rng, batch, config.gan.codings, axis_name)
 
   def loss_fn(params):
     fake, net = apply_train(g, params, z, axis_name=axis_name)
     # D's statistics updates are discarded.
-    fake_logits, _ = apply_train(d, d.params, fake, axis_name=axis_name)
+    fake_logits, _ = apply_train(d, d.params, d_inputs(fake, aug_rng, config, axis_name),
+                                 axis_name=axis_name)
     return _loss(config).g(fake_logits), net
 
   (loss, net), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
@@ -165,6 +239,7 @@ def make_train_step(config):
     state, d_metrics = jax.lax.scan(
         lambda s, r: d_phase(s, real, r, config, axis_name), state, d_rngs)
     state, g_metrics = g_phase(state, len(real), jax.random.fold_in(rng, 1), config, axis_name)
+    state = _update_ema(state)
     metrics = {**jax.tree.map(lambda m: m[-1], d_metrics), **g_metrics}
     return state.replace(step=state.step + 1), parallel.pmean(metrics, axis_name)
 
