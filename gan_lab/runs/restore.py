@@ -115,9 +115,7 @@ def restore_generator(workdir: str, step: int | None = None, weights: str = "aut
   restored = checkpoint.restore_partial(mngr, step, wanted)
   g = g.replace(opt_state=None, **restored["generator"])
   variables = gan.generator_variables(g, restored.get("generator_ema"), state.ema_decay)
-  generator = g.replace(params=variables["params"],
-                        batch_stats=variables.get("batch_stats", g.batch_stats))
-  return config, generator, step
+  return config, g.replace(params=variables["params"]), step
 
 
 def judge(classifier_workdir: str, dataset: str, data_dir: str | None = None,

@@ -25,6 +25,7 @@ averages come from phase 2's pass and are what sampling uses; D's from phase 1's
 
 import json
 import os
+from typing import Any
 
 import flax
 import jax
@@ -45,9 +46,10 @@ class GANState:
   step: jax.Array
   generator: TrainState
   discriminator: TrainState
-  # With gan.ema_decay > 0: {"params": the (biased) moving average of G's params,
-  # "batch_stats": G's own}; its debiasing count is G's step. None without.
-  generator_ema: dict | None = None
+  # With gan.ema_decay > 0: the (biased) moving average of G's params, whose debiasing count
+  # is G's step; sampling pairs it with G's BatchNorm averages (as StudioGAN's copy of G's
+  # buffers). None without.
+  generator_ema: Any = None
   ema_decay: float = flax.struct.field(pytree_node=False, default=0.0)
 
 
@@ -126,30 +128,26 @@ def init_state(config, rng, total_steps: int) -> GANState:
   generator = TrainState.of(g_model, g_vars, g_tx)
   ema = None
   if extra["ema_decay"]:
-    ema = {"params": optax.tree.zeros_like(generator.params),
-           "batch_stats": generator.batch_stats}
+    ema = optax.tree.zeros_like(generator.params)
   return GANState(step=jnp.zeros((), jnp.int32), generator=generator,
                   discriminator=TrainState.of(d_model, d_vars, d_tx), generator_ema=ema,
                   ema_decay=extra["ema_decay"])
 
 
-def generator_variables(generator: TrainState, ema: dict | None, decay: float) -> dict:
-  """G's Linen variables for sampling: the debiased moving average of its weights when `ema`
-  holds one (G's step counts its updates), else its own."""
+def generator_variables(generator: TrainState, ema, decay: float) -> dict:
+  """G's Linen variables for sampling: the debiased moving average `ema` of its weights when
+  there is one (G's step counts its updates), else its own."""
   if ema is None:
     return generator.variables()
-  params = optax.tree.bias_correction(ema["params"], decay, generator.step)
-  return generator.replace(params=params, batch_stats=ema["batch_stats"]).variables()
+  params = optax.tree.bias_correction(ema, decay, generator.step)
+  return generator.replace(params=params).variables()
 
 
 def _update_ema(state: GANState) -> GANState:
   if state.generator_ema is None:
     return state
-  g = state.generator
-  return state.replace(generator_ema={
-      "params": optax.tree.update_moment(g.params, state.generator_ema["params"],
-                                         state.ema_decay, 1),
-      "batch_stats": g.batch_stats})
+  return state.replace(generator_ema=optax.tree.update_moment(
+      state.generator.params, state.generator_ema, state.ema_decay, 1))
 
 
 def sample_codings(rng, batch: int, size: int, axis_name=None):
