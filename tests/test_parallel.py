@@ -124,12 +124,22 @@ def test_one_device_count_repeats_a_run_bit_identically(four_devices, tmp_path):
   assert _metrics(str(tmp_path)) == _metrics(four_devices)
 
 
-def test_a_gan_on_four_devices_equals_one_device(tmp_path):
+# Every stabiliser at once; spectral norm drops D's BatchNorm, so each example's penalty is
+# its own and the run must not depend on the split either.
+_STABILISED = {"loss": "least_squares", "penalty": "r1", "penalty_weight": 1.0,
+               "spectral_norm": True, "ema_decay": 0.9, "augment": "color,translation,cutout",
+               "pack": 2}
+
+
+@pytest.mark.parametrize("stabilisers", [{}, _STABILISED], ids=["plain", "stabilised"])
+def test_a_gan_on_four_devices_equals_one_device(tmp_path, stabilisers):
   config = os.path.join(REPO, "tests", "configs", "tiny_dcgan.py")
-  reference = (str(tmp_path / "one"), loop.train_and_evaluate(load_config_file(config),
-                                                              str(tmp_path / "one")))
+  one = load_config_file(config)
+  one.gan.update(stabilisers)
+  reference = (str(tmp_path / "one"), loop.train_and_evaluate(one, str(tmp_path / "one")))
   _run([sys.executable, "experiments/train.py", f"--config={config}",
-        f"--workdir={tmp_path / 'four'}"], devices=4)
+        f"--workdir={tmp_path / 'four'}",
+        *[f"--config.gan.{k}={v}" for k, v in stabilisers.items()]], devices=4)
   _assert_same_run(reference, str(tmp_path / "four"))
 
 
