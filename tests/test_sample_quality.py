@@ -153,6 +153,52 @@ def test_judge_sees_a_collapsed_generator(classifier_run):
   assert sq.collapse_warnings([logged(real_scores)], 10) == []
 
 
+def test_stacked_judge_reads_modes_channel_by_channel(classifier_run):
+  workdir, _ = classifier_run
+  judge = restore.judge(workdir, "stacked_mnist5k")
+  assert isinstance(judge, sq.StackedJudge) and judge.num_modes == 1000
+  test = inference.to_float(data.load("stacked_mnist5k", "test")["image"])
+  # Each channel is judged by the digit classifier; the features are the three channels'.
+  digit_judge = restore.judge(workdir, "mnist5k")
+  probs, features = judge.predict(test[:8])
+  for c in range(3):
+    channel_probs, channel_features = digit_judge.predict(test[:8, ..., c:c + 1])
+    np.testing.assert_array_equal(probs[:, c], channel_probs)
+    width = channel_features.shape[1]
+    np.testing.assert_array_equal(features[:, width * c:width * (c + 1)], channel_features)
+  # The reference itself (10 test images of each mode): (nearly) every mode, a histogram
+  # close to uniform (log 1000 = 6.9 is one mode), and the same feature distribution.
+  real = judge(test)
+  assert real["modes_covered"] > 990 and real["mode_kl"] < 0.1
+  assert real["classifier_fid"] == pytest.approx(0.0, abs=1e-6)
+  assert abs(real["kid"]) < real["kid_std"]
+  assert (real["precision"], real["recall"], real["coverage"]) == (1.0, 1.0, 1.0)
+  assert real["density"] == pytest.approx(1.0, abs=1e-3)  # Round-off on a ball's border.
+  # A generator of one image: one mode, the one its channels' predicted digits spell.
+  one = judge(np.repeat(test[:1], 1000, axis=0))
+  assert one["modes_covered"] == 1 and one["mode_kl"] == pytest.approx(np.log(1000), rel=1e-12)
+  channels = np.moveaxis(test[0], -1, 0)[..., None]  # Its red, green and blue digits.
+  mode = np.argmax(digit_judge.predict(channels)[0], -1) @ [100, 10, 1]
+  np.testing.assert_array_equal(np.flatnonzero(one["class_histogram"]), [mode])
+  assert one["recall"] == 0.0 and one["coverage"] < 0.01
+
+
+def test_a_stacked_dataset_needs_a_judge_of_the_images_it_stacks(classifier_run):
+  workdir, _ = classifier_run
+  config, state, step = restore.restore_classifier(workdir)
+  config.dataset = "fashion_mnist"
+  restore_fn = lambda workdir: (config, state, step)
+  with pytest.raises(UserError, match=r"^stacked_mnist5k needs a judge trained on mnist5k, the "
+                                      r"images it stacks as its channels; the classifier in "
+                                      r".* was trained on fashion_mnist, so pass a classifier "
+                                      r"run on mnist5k as gan.classifier_workdir\.$"):
+    restore.judge(workdir, "stacked_mnist5k", restore_fn=restore_fn)
+  with pytest.raises(UserError, match="trained on fashion_mnist, not on mnist5k"):
+    restore.judge(workdir, "mnist5k", restore_fn=restore_fn)
+  with pytest.raises(UserError, match="holds no run; train a classifier on mnist5k there"):
+    restore.judge(workdir + "_none", "stacked_mnist5k")
+
+
 def test_collapse_warnings_name_each_sign():
   healthy = {"train_d_loss": 1.0, "train_g_loss": 1.0}
   assert sq.collapse_warnings([healthy], 10) == []
@@ -166,6 +212,10 @@ def test_collapse_warnings_name_each_sign():
   assert "oscillate (G loss 1.00 to 3.00)" in warning and "best 40" in warning
   swings[-1]["test_classifier_fid"] = 30.0  # Progress: no warning.
   assert sq.collapse_warnings(swings, 10) == []
+  # A StackedJudge's modes.
+  [warning] = sq.collapse_warnings([{"test_modes_covered": 120, "test_mode_kl": 2.5}], 1000)
+  assert "cover only 120 of 1000 modes (mode KL 2.50)" in warning
+  assert sq.collapse_warnings([{"test_modes_covered": 501, "test_mode_kl": 0.7}], 1000) == []
 
 
 def test_gan_run_logs_the_diagnostics_and_refuses_a_bad_judge(classifier_run, tmp_path):
