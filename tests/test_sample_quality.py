@@ -183,6 +183,25 @@ def test_stacked_judge_reads_modes_channel_by_channel(classifier_run):
   assert one["recall"] == 0.0 and one["coverage"] < 0.01
 
 
+def test_a_dcgan_on_stacked_mnist5k_logs_its_modes(classifier_run, tmp_path):
+  workdir, _ = classifier_run
+  config = load_config_file("dcgan_stacked_mnist5k")
+  config.update(num_steps=2, log_every=2, eval_every=0, checkpoint_every=0, batch_size=8)
+  config.gan.generator_kwargs.features = (8, 4)
+  config.gan.discriminator_kwargs.features = (4, 8)
+  config.gan.update(classifier_workdir=workdir, num_eval_samples=50)
+  loop.train_and_evaluate(config, str(tmp_path / "gan"))
+  last = writers.read_metrics(str(tmp_path / "gan"))[-1]
+  with open(tmp_path / "gan" / "samples" / "step_0000002.json") as f:
+    histogram = np.array(json.load(f)["class_histogram"])
+  # 50 samples over the 1,000 modes, as the logged count and KL say.
+  assert histogram.shape == (1000,) and histogram.sum() == pytest.approx(1.0)
+  assert last["test_modes_covered"] == np.sum(histogram > 0) <= 50
+  seen = histogram[histogram > 0]
+  assert last["test_mode_kl"] == pytest.approx(np.sum(seen * np.log(seen * 1000)), rel=1e-6)
+  assert "test_classes_covered" not in last and last["test_kid"] > 0
+
+
 def test_a_stacked_dataset_needs_a_judge_of_the_images_it_stacks(classifier_run):
   workdir, _ = classifier_run
   config, state, step = restore.restore_classifier(workdir)
