@@ -39,6 +39,34 @@ def test_mnist5k_split_follows_the_csv(mnist5k):
       assert as_set(got) == as_set(expected), (split, c)
 
 
+def test_stacked_mnist5k_stacks_three_digits_of_its_split(mnist5k):
+  info = data.info("stacked_mnist5k")
+  assert (info.image_shape, info.num_classes, info.channels_of) == ((28, 28, 3), 1000, "mnist5k")
+  assert data.info("mnist5k").channels_of is None
+  # (images per mode, uses of each digit per channel): 2,600 red 7s from 400 train 7s.
+  for split, per_mode, uses in (("train", 26, (6, 7)), ("test", 10, (10, 10))):
+    stacked = data.load("stacked_mnist5k", split)
+    assert stacked["image"].shape == (1000 * per_mode, 28, 28, 3)
+    assert stacked["image"].dtype == np.uint8 and stacked["label"].dtype == np.int32
+    np.testing.assert_array_equal(np.bincount(stacked["label"], minlength=1000),
+                                  [per_mode] * 1000)
+    # Channel c of an image is a digit of the same split, of the class the label's c-th
+    # decimal digit names (red = hundreds).
+    digits = mnist5k[split]
+    index = {img.tobytes(): (i, int(label)) for i, (img, label) in
+             enumerate(zip(digits["image"], digits["label"]))}
+    used = np.zeros((3, len(digits["label"])), int)
+    for image, label in zip(stacked["image"], stacked["label"]):
+      for c, digit in enumerate((label // 100, label // 10 % 10, label % 10)):
+        i, digit_label = index[np.ascontiguousarray(image[..., c]).tobytes()]
+        assert digit_label == digit, (split, label, c)
+        used[c, i] += 1
+    # Every digit of the split is used equally often, within one, in every channel.
+    assert (used.min(), used.max()) == uses, split
+  again = data.load("stacked_mnist5k", "test")  # Drawn with a fixed seed.
+  np.testing.assert_array_equal(again["image"], stacked["image"])
+
+
 def test_embedded_builder_needs_no_tensorflow(tmp_path):
   # Where TensorFlow is installed (a user's machine), nothing may import it; where it is not
   # (the test venv), preparing and reading must work without it.

@@ -1,6 +1,7 @@
 """Datasets as numpy arrays: `load(name, split)` -> {"image": uint8 NHWC, "label": int32}.
 
-`mnist5k` is embedded and offline (see `mnist5k.py`); with many processes, process 0
+`mnist5k` is embedded and offline (see `mnist5k.py`), and so is `stacked_mnist5k`, three of
+its digits as the channels of one image (see `stacked_mnist.py`); with many processes, process 0
 prepares it in `data_dir` and the others wait for it, then read it there. The TFDS catalog
 datasets are read with `tfds.data_source` from a `data_dir` where they were prepared beforehand
 in the `array_record` format (preparing them needs TensorFlow and internet; training does not).
@@ -17,7 +18,7 @@ import tensorflow_datasets as tfds
 
 from gan_lab.core.errors import UserError
 from gan_lab.core.registry import Registry
-from gan_lab.data import mnist5k
+from gan_lab.data import mnist5k, stacked_mnist
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,13 +26,16 @@ class DatasetInfo:
   """A dataset's shape and classes; `load`, when set, reads a split of one's own data.
 
   `load(split, data_dir) -> {"image": uint8 NHWC, "label": int}`; without it, the name is
-  read from TFDS.
+  read from TFDS. `channels_of`, when set, names the dataset whose images this one stacks as
+  its channels (its label their classes as a base-K number), so a classifier of that dataset
+  judges its GAN samples channel by channel.
   """
   name: str
   image_shape: tuple[int, int, int]
   num_classes: int
   class_names: tuple[str, ...]
   load: Callable[[str, str], dict] | None = None
+  channels_of: str | None = None
 
 
 _DIGITS = tuple(str(i) for i in range(10))
@@ -47,6 +51,11 @@ DATASETS = Registry("dataset", {
         "airplane", "automobile", "bird", "cat", "deer",
         "dog", "frog", "horse", "ship", "truck")),
     "svhn_cropped": DatasetInfo("svhn_cropped", (32, 32, 3), 10, _DIGITS),
+    "stacked_mnist5k": DatasetInfo(
+        "stacked_mnist5k", (28, 28, stacked_mnist.NUM_CHANNELS), stacked_mnist.NUM_MODES,
+        stacked_mnist.CLASS_NAMES, channels_of="mnist5k",
+        load=lambda split, data_dir: stacked_mnist.stack(load("mnist5k", split, data_dir),
+                                                         split)),
 })
 SPLITS = ("train", "test")
 

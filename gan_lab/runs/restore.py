@@ -121,16 +121,28 @@ def restore_generator(workdir: str, step: int | None = None, weights: str = "aut
 def judge(classifier_workdir: str, dataset: str, data_dir: str | None = None,
           restore_fn=restore_classifier) -> sample_quality.Judge:
   """A `sample_quality.Judge` of GAN samples from the classifier run in `classifier_workdir`
-  (restored by `restore_fn`), with `dataset`'s test split as the reference."""
+  (restored by `restore_fn`), with `dataset`'s test split as the reference.
+
+  A dataset that stacks another's images as its channels (`DatasetInfo.channels_of`, e.g.
+  Stacked MNIST) gets a `StackedJudge`, whose classifier is one of the stacked dataset.
+  """
+  ds_info = data.info(dataset)
+  judged_on = ds_info.channels_of or dataset
   if not os.path.exists(os.path.join(classifier_workdir, workdirs.CONFIG_FILE)):
     raise UserError(f"gan.classifier_workdir {classifier_workdir} holds no run; train a "
-                    f"classifier on {dataset} there first (experiments/train.py with a "
+                    f"classifier on {judged_on} there first (experiments/train.py with a "
                     "classifier config), or set gan.classifier_workdir=''.")
   config, state, _ = restore_fn(classifier_workdir)
-  if config.dataset != dataset:
+  if config.dataset != judged_on and ds_info.channels_of:
+    raise UserError(f"{dataset} needs a judge trained on {judged_on}, the images it stacks as "
+                    f"its channels; the classifier in {classifier_workdir} was trained on "
+                    f"{config.dataset}, so pass a classifier run on {judged_on} as "
+                    "gan.classifier_workdir.")
+  if config.dataset != judged_on:
     raise UserError(f"The classifier in {classifier_workdir} was trained on "
                     f"{config.dataset}, not on {dataset}; train one on {dataset} to judge "
                     "this GAN's samples.")
-  return sample_quality.Judge(inference.logits_and_features(state),
-                              data.load(dataset, "test", data_dir),
-                              data.info(dataset).num_classes)
+  fn, reference = inference.logits_and_features(state), data.load(dataset, "test", data_dir)
+  if ds_info.channels_of:
+    return sample_quality.StackedJudge(fn, reference, data.info(judged_on).num_classes)
+  return sample_quality.Judge(fn, reference, ds_info.num_classes)

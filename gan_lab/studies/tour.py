@@ -19,7 +19,7 @@ from typing import Callable, NamedTuple
 import jax
 from absl import logging
 
-from gan_lab import attacks, data, inference
+from gan_lab import attacks, data
 from gan_lab.core.errors import UserError
 from gan_lab.runs import experiments, loop, workdirs, writers
 from gan_lab.studies import (cnn_vs_mlp, poison_sweep, report, robustness, tables,
@@ -82,7 +82,7 @@ def _judged_real_images(classifier_workdir: str, dataset: str, data_dir, num: in
   floor both GAN stages compare with, computed once."""
   judge = experiments.judge(classifier_workdir, dataset, data_dir)
   images = data.load(dataset, "train", data_dir)["image"][:num]
-  return judge(inference.to_float(images)), len(images)
+  return judge.real_baseline(images), len(images)
 
 
 def _gan(config, out, runs) -> dict:
@@ -95,8 +95,10 @@ def _gan(config, out, runs) -> dict:
   real, num_real = _judged_real_images(runs["cnn"], config.dataset, config.data_dir or None,
                                        config.gan.num_eval_samples)
   columns = ["samples", "step", "D(x)", "D(G(z))", "classes covered", "class KL",
-             "classifier-FID", "IS analogue"]
-  names = ("classes_covered", "class_kl", "classifier_fid", "inception_score")
+             "classifier-FID", "KID", "IS analogue", "precision", "recall", "density",
+             "coverage"]
+  names = ("classes_covered", "class_kl", "classifier_fid", "kid", "inception_score",
+           "precision", "recall", "density", "coverage")
   quality = lambda r, prefix="": [r[prefix + name] for name in names]
   rows = [[f"{num_real:,} real training digits", "",
            "", "", *quality(real)],
@@ -104,9 +106,11 @@ def _gan(config, out, runs) -> dict:
            *quality(judged, "test_")]]
   sentence = (f"After {judged['step']:,} steps the {config.gan.generator}'s samples cover "
               f"{judged['test_classes_covered']:.0f} of {data.info(config.dataset).num_classes} "
-              f"classes at classifier-FID "
-              f"{judged['test_classifier_fid']:.0f}, against {real['classifier_fid']:.1f} for "
-              f"real digits judged by the same CNN.")
+              f"classes at classifier-FID {judged['test_classifier_fid']:.0f} and KID "
+              f"{judged['test_kid']:.3g}, against {real['classifier_fid']:.1f} and "
+              f"{real['kid']:.3g} for real digits judged by the same CNN; precision "
+              f"{judged['test_precision']:.2f} and recall {judged['test_recall']:.2f} (real: "
+              f"{real['precision']:.2f} and {real['recall']:.2f}).")
   return {"sentence": sentence, "columns": columns, "rows": rows,
           "notes": [f"Warning: {w}" for w in gan.diagnose(config, history)],
           "figures": [
