@@ -81,10 +81,11 @@ def check_config(config) -> None:
   g = _gan(config)
   loss, penalty = _loss(config), _penalty(config)
   diffaugment.parse_policy(g["augment"])
+  min_eval = sample_quality.PRDC_K + 1  # Precision and recall need k neighbours of each.
   if not (g["d_steps"] >= 1 and g["codings"] >= 1 and 0.0 <= g["label_smoothing"] < 1.0
-          and g.get("num_eval_samples", 2) >= 2):  # Runs from before this field lack it.
+          and g.get("num_eval_samples", min_eval) >= min_eval):  # Older runs lack the field.
     raise UserError("config.gan needs d_steps >= 1, codings >= 1, 0 <= label_smoothing < 1 "
-                    f"and num_eval_samples >= 2; got {g['d_steps']}, {g['codings']}, "
+                    f"and num_eval_samples >= {min_eval}; got {g['d_steps']}, {g['codings']}, "
                     f"{g['label_smoothing']}, {g.get('num_eval_samples')}.")
   if g["label_smoothing"] and not loss.smooths:
     raise UserError(f"config.gan.loss {g['loss']!r} has no targets to smooth, so "
