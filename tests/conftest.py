@@ -6,7 +6,6 @@ embedded dataset is prepared once, by whichever worker comes first, under a file
 
 import fcntl
 import hashlib
-import importlib.util
 import os
 import subprocess
 import sys
@@ -36,6 +35,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import pytest  # pylint: disable=g-import-not-at-top
 
+from gan_lab.core import config as config_lib  # pylint: disable=g-import-not-at-top
 from gan_lab.core.config import classifier_config  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,7 +103,4 @@ def load_config_file(name):
   """get_config() of experiments/configs/<name>.py, or of the config file at path `name`."""
   path = name if name.endswith(".py") else os.path.join(REPO, "experiments", "configs",
                                                           f"{name}.py")
-  spec = importlib.util.spec_from_file_location("config_under_test", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return config_lib.from_file(path)

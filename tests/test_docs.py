@@ -1,13 +1,13 @@
 """docs/extending.md's examples run as written: every python block, in order, in one process."""
 
 import glob
-import importlib.util
 import os
 import re
 import subprocess
 import sys
 
 from conftest import REPO
+from gan_lab.core import config as config_lib
 
 
 def test_extending_guide_examples_run(tmp_path):
@@ -36,10 +36,7 @@ def _commands(text):
 
 def _config(path_and_arg):
   path, _, arg = path_and_arg.partition(":")
-  spec = importlib.util.spec_from_file_location("doc_config", os.path.join(REPO, path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg) if arg else module.get_config()
+  return config_lib.from_file(os.path.join(REPO, path), *([arg] if arg else []))
 
 
 def test_documented_commands_match_the_scripts_flags_and_config_fields():

@@ -14,40 +14,55 @@ Measured: see the README's results block, which experiments/readme_tables.py wri
 the report of a run of the first command.
 """
 
-import importlib.util
 import os
 
 import ml_collections
 
+from gan_lab.core.config import from_file, gan_config
+
+_STABILISERS = ("loss", "penalty", "penalty_weight", "label_smoothing", "spectral_norm",
+                "ema_decay", "augment", "pack", "d_steps")
+DCGAN_STEPS = 600
+
 
 def _committed(name: str) -> ml_collections.ConfigDict:
   """get_config() of the config file experiments/configs/<name>.py."""
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
-  spec = importlib.util.spec_from_file_location(f"tour_{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return from_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py"))
+
+
+def _plain(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config` with the lecture's plain GAN: no stabiliser, Radford et al.'s Adam 2e-4 for G
+  and D."""
+  config.gan.update({k: v for k, v in gan_config().gan.items() if k in _STABILISERS})
+  config.gan.g_learning_rate = config.gan.d_learning_rate = 2e-4
+  return config
 
 
 def get_config(size: str = "quick"):
   if size not in ("quick", "tiny"):
     raise ValueError(f"tour.py takes :quick or :tiny; got :{size}.")
   c = ml_collections.ConfigDict()
-  c.stages = ("cnn_vs_mlp", "gan", "dcgan", "attacks", "transfer", "adversarial_training",
-              "vat", "poisoning")
+  c.stages = ("cnn_vs_mlp", "gan", "dcgan", "gan_difficulties", "attacks", "transfer",
+              "adversarial_training", "vat", "poisoning")
 
   c.cnn_vs_mlp = ml_collections.ConfigDict()
   c.cnn_vs_mlp.cnn = _committed("seed_cnn_mnist5k")   # As committed: the other stages use it.
   c.cnn_vs_mlp.mlp = _committed("mlp_mnist5k")
 
-  c.gan = _committed("dense_gan_mnist5k")
-  c.gan.num_steps = 1000
-  c.dcgan = _committed("dcgan_mnist5k")
-  c.dcgan.num_steps = 124         # 2 epochs; the committed config trains 4.
-  c.dcgan.eval_every = 62
-  c.dcgan.checkpoint_every = 62
-  for g in (c.gan, c.dcgan):
-    g.gan.num_eval_samples = 1000
+  # Each GAN stage: the lecture's plain GAN beside the committed stabilised one, same steps.
+  c.gan = ml_collections.ConfigDict()
+  c.gan.plain = _committed("dense_gan_mnist5k")
+  c.gan.stabilised = _committed("dense_gan_stabilised_mnist5k")
+  c.dcgan = ml_collections.ConfigDict()
+  c.dcgan.plain = _plain(_committed("dcgan_mnist5k"))
+  c.dcgan.stabilised = _committed("dcgan_mnist5k")
+  for stage, steps in ((c.gan, 1000), (c.dcgan, DCGAN_STEPS)):
+    for g in (stage.plain, stage.stabilised):
+      g.num_steps = steps
+      g.eval_every = g.checkpoint_every = steps // 2
+      g.gan.num_eval_samples = 1000
+  c.gan_difficulties = _committed("gan_difficulties")
+  c.gan_difficulties.num_steps = 500
 
   c.attacks = ml_collections.ConfigDict()
   c.attacks.eps = (0.0, 0.1, 0.2, 0.3)
@@ -85,13 +100,15 @@ def get_config(size: str = "quick"):
   c.poisoning.fractions = (0.0, 0.5)
 
   if size == "tiny":
-    runs = (c.cnn_vs_mlp.cnn, c.cnn_vs_mlp.mlp, c.gan, c.dcgan, c.adversarial_training.train,
+    gans = (c.gan.plain, c.gan.stabilised, c.dcgan.plain, c.dcgan.stabilised)
+    runs = (c.cnn_vs_mlp.cnn, c.cnn_vs_mlp.mlp, *gans, c.adversarial_training.train,
             c.adversarial_training.pgd_train, c.vat, c.poisoning.train)
     for run in runs:
       run.num_steps, run.log_every, run.eval_every, run.checkpoint_every = 4, 2, 0, 0
-    c.dcgan.batch_size = 16
-    for g in (c.gan, c.dcgan):
+    for g in gans:
       g.gan.num_eval_samples = 100
+    c.dcgan.plain.batch_size = c.dcgan.stabilised.batch_size = 16
+    c.gan_difficulties.update(num_steps=4, eval_every=2, num_eval_samples=100)
     c.attacks.eps = (0.0, 0.1)
     c.transfer.eps = (0.1,)
     c.transfer.report_eps = 0.1

@@ -5,6 +5,9 @@
 `vat_config()` and `gan_config()` add their experiment's own fields.
 """
 
+import importlib.util
+import os
+
 import ml_collections
 
 # Fields added after runs were written, with the value that gives those runs' behaviour: a
@@ -14,6 +17,16 @@ ADDED_FIELDS = {"adv.beta": 6.0, "dtype": "float32",
                 "gan.penalty": "none", "gan.penalty_weight": 10.0,
                 "gan.spectral_norm": False, "gan.ema_decay": 0.0, "gan.augment": "",
                 "gan.pack": 1}
+
+
+def from_file(path: str, *args) -> ml_collections.ConfigDict:
+  """`get_config(*args)` of the config file at `path`: how one config builds on another
+  (`from_file(os.path.join(os.path.dirname(__file__), "dense_gan_mnist5k.py"))`)."""
+  name = os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(f"gan_lab_config_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(*args)
 
 
 def base_config() -> ml_collections.ConfigDict:

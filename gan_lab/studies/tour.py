@@ -22,8 +22,8 @@ from absl import logging
 from gan_lab import attacks, data
 from gan_lab.core.errors import UserError
 from gan_lab.runs import experiments, loop, workdirs, writers
-from gan_lab.studies import (cnn_vs_mlp, poison_sweep, report, robustness, tables,
-                             vat_comparison)
+from gan_lab.studies import (cnn_vs_mlp, gan_difficulties, poison_sweep, report, robustness,
+                             tables, vat_comparison)
 from gan_lab.training import gan
 
 
@@ -86,40 +86,81 @@ def _judged_real_images(classifier_workdir: str, dataset: str, data_dir, num: in
 
 
 def _gan(config, out, runs) -> dict:
-  config = config.copy_and_resolve_references()
-  config.gan.classifier_workdir = runs["cnn"]
-  loop.train_and_evaluate(config, out)
-  history = writers.read_metrics(out)
-  judged = [h for h in history if "test_classifier_fid" in h][-1]
-  last = history[-1]
-  real, num_real = _judged_real_images(runs["cnn"], config.dataset, config.data_dir or None,
-                                       config.gan.num_eval_samples)
-  columns = ["samples", "step", "D(x)", "D(G(z))", "classes covered", "class KL",
-             "classifier-FID", "KID", "IS analogue", "precision", "recall", "density",
-             "coverage"]
+  """The lecture's plain GAN (`config.plain`) beside the same models with the field's
+  stabilisers (`config.stabilised`), both judged by the tour's CNN."""
+  configs = {}
+  for name in ("plain", "stabilised"):
+    configs[name] = config[name].copy_and_resolve_references()
+    configs[name].gan.classifier_workdir = runs["cnn"]
+  loop.train_many(configs, out)
+  plain = configs["plain"]
+  real, num_real = _judged_real_images(runs["cnn"], plain.dataset, plain.data_dir or None,
+                                       plain.gan.num_eval_samples)
+  columns = ["samples", "stabilisers", "step", "D(x)", "D(G(z))", "classes covered",
+             "class KL", "classifier-FID", "KID", "IS analogue", "precision", "recall",
+             "density", "coverage"]
   names = ("classes_covered", "class_kl", "classifier_fid", "kid", "inception_score",
            "precision", "recall", "density", "coverage")
-  quality = lambda r, prefix="": [r[prefix + name] for name in names]
-  rows = [[f"{num_real:,} real training digits", "",
-           "", "", *quality(real)],
-          [config.gan.generator, judged["step"], last["train_d_real"], last["train_d_fake"],
-           *quality(judged, "test_")]]
-  sentence = (f"After {judged['step']:,} steps the {config.gan.generator}'s samples cover "
-              f"{judged['test_classes_covered']:.0f} of {data.info(config.dataset).num_classes} "
-              f"classes at classifier-FID {judged['test_classifier_fid']:.0f} and KID "
-              f"{judged['test_kid']:.3g}, against {real['classifier_fid']:.1f} and "
-              f"{real['kid']:.3g} for real digits judged by the same CNN; precision "
-              f"{judged['test_precision']:.2f} and recall {judged['test_recall']:.2f} (real: "
-              f"{real['precision']:.2f} and {real['recall']:.2f}).")
-  return {"sentence": sentence, "columns": columns, "rows": rows,
-          "notes": [f"Warning: {w}" for w in gan.diagnose(config, history)],
-          "figures": [
-              _figure(os.path.join(out, "samples.png"),
-                      f"The {config.gan.generator}'s samples after {last['step']:,} steps, from "
-                      "the run's fixed codings."),
-              _figure(os.path.join(out, "curves.png"),
-                      "The GAN's training: D's and G's losses, D(x) and D(G(z)), gradient norms "
-                      "and the CNN-judged sample quality, over steps.")]}
+  rows = [[f"{num_real:,} real training digits", "", "", "", "",
+           *[real[name] for name in names]]]
+  judged, notes, figures = {}, [], []
+  for name, run in configs.items():
+    history = writers.read_metrics(os.path.join(out, name))
+    judged[name] = [h for h in history if "test_classifier_fid" in h][-1]
+    last = history[-1]
+    rows.append([f"{run.gan.generator}, {name}", ", ".join(gan.stabilisers(run)) or "none",
+                 judged[name]["step"], last["train_d_real"], last["train_d_fake"],
+                 *[judged[name]["test_" + n] for n in names]])
+    notes += [f"Warning ({name}): {w}" for w in gan.diagnose(run, history)]
+    figures.append(_figure(os.path.join(out, name, "samples.png"),
+                           f"The {name} {run.gan.generator}'s samples after {last['step']:,} "
+                           "steps, from the run's fixed codings."))
+  figures.append(_figure(os.path.join(out, "stabilised", "curves.png"),
+                         "The stabilised GAN's training: D's and G's losses, D(x) and D(G(z)), "
+                         "gradient norms and the CNN-judged sample quality, over steps."))
+  p, s = judged["plain"], judged["stabilised"]
+  num_classes = data.info(plain.dataset).num_classes
+  sentence = (f"After {p['step']:,} steps the lecture's {plain.gan.generator} covers "
+              f"{p['test_classes_covered']:.0f} of {num_classes} classes at classifier-FID "
+              f"{p['test_classifier_fid']:.0f}; with "
+              f"{', '.join(gan.stabilisers(configs['stabilised']))}, after {s['step']:,} steps, "
+              f"it covers {s['test_classes_covered']:.0f} at FID "
+              f"{s['test_classifier_fid']:.0f} (precision {s['test_precision']:.2f}, recall "
+              f"{s['test_recall']:.2f}), against FID {real['classifier_fid']:.1f} (precision "
+              f"{real['precision']:.2f}, recall {real['recall']:.2f}) for real digits judged "
+              "by the same CNN.")
+  return {"sentence": sentence, "columns": columns, "rows": rows, "notes": notes,
+          "figures": figures}
+
+
+_DIFFICULTY_NAMES = {"oscillation": "oscillation", "discriminator_wins": "D winning",
+                     "mode_collapse": "mode collapse", "instability": "instability"}
+
+
+def _gan_difficulties(config, out, runs) -> dict:
+  config = config.copy_and_resolve_references()
+  config.classifier_workdir = runs["cnn"]
+  result = gan_difficulties.compare(config, out)
+  rows, clauses = [], []
+  for difficulty, pair in result.items():
+    measure, _ = gan_difficulties.MEASURES[difficulty]
+    plain, fixed = pair["plain"], pair["fixed"]
+    rows.append([_DIFFICULTY_NAMES[difficulty], measure, plain["measure"], fixed["fix"],
+                 fixed["measure"], plain["classifier_fid"], fixed["classifier_fid"]])
+    verdict = ("improves" if gan_difficulties.improved(difficulty, plain, fixed)
+               else "does not improve")
+    clauses.append(f"for {_DIFFICULTY_NAMES[difficulty]}, {fixed['fix']} {verdict} the "
+                   f"{measure} ({plain['measure']:.3g} to {fixed['measure']:.3g})")
+  sentence = (f"On the same {config.num_steps:,} steps of the lecture's dense GAN, "
+              f"{'; '.join(clauses)}.")
+  figures = [_figure(os.path.join(result["mode_collapse"][name]["workdir"], "samples.png"),
+                     f"Mode collapse, {name} ({'a one-number latent code' if name == 'plain' else result['mode_collapse']['fixed']['fix']}): "
+                     "the samples from the run's fixed codings.")
+             for name in ("plain", "fixed") if "mode_collapse" in result]
+  return {"sentence": sentence,
+          "columns": ["difficulty", "measure", "plain", "fix", "fixed", "plain FID",
+                      "fixed FID"],
+          "rows": rows, "notes": [], "figures": figures}
 
 
 def _attacks(config, out, runs) -> dict:
@@ -285,6 +326,8 @@ STAGES = (
     Stage("cnn_vs_mlp", "Convolutional vs dense networks", (), _cnn_vs_mlp),
     Stage("gan", "The lecture's dense GAN", ("cnn_vs_mlp",), _gan),
     Stage("dcgan", "DCGAN", ("cnn_vs_mlp",), _gan),
+    Stage("gan_difficulties", "The four difficulties of training GANs, fixed",
+          ("cnn_vs_mlp",), _gan_difficulties),
     Stage("attacks", "Adversarial examples: FGSM, targeted attacks, PGD and noise",
           ("cnn_vs_mlp",), _attacks),
     Stage("transfer", "Black-box transfer", ("cnn_vs_mlp",), _transfer),

@@ -105,6 +105,30 @@ def check_config(config) -> None:
                     "gan.spectral_norm=True).")
 
 
+def stabilisers(config) -> list[str]:
+  """The stabilisers a run's config.gan turns on, in words ("R1 (weight 1)", ...), for
+  tables that set it beside a plain run."""
+  g, on = _gan(config), []
+  if g["loss"] != "bce":
+    on.append(f"{g['loss'].replace('_', ' ')} loss")
+  if g["penalty"] != "none":
+    on.append(f"{g['penalty'].upper() if g['penalty'] == 'r1' else 'WGAN-GP'} "
+              f"(weight {g['penalty_weight']:g})")
+  if g["label_smoothing"]:
+    on.append(f"label smoothing {g['label_smoothing']:g}")
+  if g["spectral_norm"]:
+    on.append("spectral norm")
+  if g["ema_decay"]:
+    on.append(f"EMA of G ({g['ema_decay']:g})")
+  if g["augment"]:
+    on.append(f"DiffAugment ({g['augment']})")
+  if g["pack"] > 1:
+    on.append(f"PacGAN (pack {g['pack']})")
+  if g.get("g_learning_rate") != g.get("d_learning_rate"):  # Older runs: one rate.
+    on.append(f"TTUR (G {g['g_learning_rate']:g}, D {g['d_learning_rate']:g})")
+  return on
+
+
 def init_state(config, rng, total_steps: int) -> GANState:
   """G and D with their own optimizers: G's schedule over `total_steps` updates, D's over
   `d_steps` times as many."""
