@@ -22,7 +22,7 @@ from gan_lab.core.config import from_file, gan_config
 
 _STABILISERS = ("loss", "penalty", "penalty_weight", "label_smoothing", "spectral_norm",
                 "ema_decay", "augment", "pack", "d_steps")
-DCGAN_STEPS = 600
+DCGAN_STEPS = 800
 
 
 def _committed(name: str) -> ml_collections.ConfigDict:
@@ -56,13 +56,15 @@ def get_config(size: str = "quick"):
   c.dcgan = ml_collections.ConfigDict()
   c.dcgan.plain = _plain(_committed("dcgan_mnist5k"))
   c.dcgan.stabilised = _committed("dcgan_mnist5k")
+  c.dcgan.stabilised.gan.ema_decay = 0.99  # An average over ~100 steps suits a short run.
   for stage, steps in ((c.gan, 1000), (c.dcgan, DCGAN_STEPS)):
     for g in (stage.plain, stage.stabilised):
       g.num_steps = steps
       g.eval_every = g.checkpoint_every = steps // 2
+      g.log_every = steps // 8
       g.gan.num_eval_samples = 1000
   c.gan_difficulties = _committed("gan_difficulties")
-  c.gan_difficulties.num_steps = 500
+  c.gan_difficulties.update(num_steps=500, eval_every=125, num_eval_samples=500)
 
   c.attacks = ml_collections.ConfigDict()
   c.attacks.eps = (0.0, 0.1, 0.2, 0.3)
