@@ -22,7 +22,7 @@ from gan_lab.core.config import from_file, gan_config
 
 _STABILISERS = ("loss", "penalty", "penalty_weight", "label_smoothing", "spectral_norm",
                 "ema_decay", "augment", "pack", "d_steps")
-DCGAN_STEPS = 800
+DCGAN_STEPS = 500
 
 
 def _committed(name: str) -> ml_collections.ConfigDict:
