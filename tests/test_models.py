@@ -212,7 +212,8 @@ def _runs(config) -> list:
 def test_every_config_builds_its_state(name):
   """Shapes only (eval_shape): every shipped config names a valid experiment and settings."""
   runs = _runs(load_config_file(name))
-  assert len(runs) == (8 if name == "tour" else 1)
+  # The tour: 10 stage runs and the difficulties study's 8; the study: 4 pairs.
+  assert len(runs) == {"tour": 18, "gan_difficulties": 8}.get(name, 1)
   for config in runs:
     loop._validate(config, parallel.make_mesh())  # pylint: disable=protected-access
     experiment = experiments.get(config.experiment)

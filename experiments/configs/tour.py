@@ -61,7 +61,7 @@ def get_config(size: str = "quick"):
     for g in (stage.plain, stage.stabilised):
       g.num_steps = steps
       g.eval_every = g.checkpoint_every = steps // 2
-      g.log_every = steps // 8
+      g.log_every = steps // 10
       g.gan.num_eval_samples = 1000
   c.gan_difficulties = _committed("gan_difficulties")
   c.gan_difficulties.update(num_steps=500, eval_every=125, num_eval_samples=500)
