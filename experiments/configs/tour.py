@@ -110,7 +110,9 @@ def get_config(size: str = "quick"):
     for g in gans:
       g.gan.num_eval_samples = 100
     c.dcgan.plain.batch_size = c.dcgan.stabilised.batch_size = 16
-    c.gan_difficulties.update(num_steps=4, eval_every=2, num_eval_samples=100)
+    # One pair: tests/test_gan_difficulties.py checks each difficulty's measure.
+    c.gan_difficulties.update(difficulties=("mode_collapse",), num_steps=4, eval_every=2,
+                              num_eval_samples=100)
     c.attacks.eps = (0.0, 0.1)
     c.transfer.eps = (0.1,)
     c.transfer.report_eps = 0.1
