@@ -15,6 +15,7 @@ and returns {difficulty: {"plain": measures, "fixed": measures}}.
 """
 
 import json
+import math
 import os
 
 import jax
@@ -73,7 +74,7 @@ def compare(config, workdir: str) -> dict:
     for name in ("plain", "fixed"):  # The study's budget and judge, for both alike.
       runs[name] = pair[name].copy_and_resolve_references()
       runs[name].update(num_steps=config.num_steps, eval_every=config.eval_every,
-                        log_every=min(50, config.eval_every), checkpoint_every=0)
+                        log_every=math.gcd(50, config.eval_every), checkpoint_every=0)
       runs[name].gan.update(classifier_workdir=config.classifier_workdir,
                             num_eval_samples=config.num_eval_samples)
     runs = loop.train_many(runs, os.path.join(workdir, difficulty))

@@ -108,7 +108,8 @@ def _gan(config, out, runs) -> dict:
     history = writers.read_metrics(os.path.join(out, name))
     judged[name] = [h for h in history if "test_classifier_fid" in h][-1]
     last = history[-1]
-    rows.append([f"{run.gan.generator}, {name}", ", ".join(gan.stabilisers(run)) or "none",
+    rows.append([f"{run.gan.generator}, {name}",
+                 ", ".join(gan.stabilisers(run, configs["plain"])) or "none",
                  judged[name]["step"], last["train_d_real"], last["train_d_fake"],
                  *[judged[name]["test_" + n] for n in names]])
     notes += [f"Warning ({name}): {w}" for w in gan.diagnose(run, history)]
@@ -123,7 +124,8 @@ def _gan(config, out, runs) -> dict:
   sentence = (f"After {p['step']:,} steps the lecture's {plain.gan.generator} covers "
               f"{p['test_classes_covered']:.0f} of {num_classes} classes at classifier-FID "
               f"{p['test_classifier_fid']:.0f}; with "
-              f"{', '.join(gan.stabilisers(configs['stabilised']))}, after {s['step']:,} steps, "
+              f"{', '.join(gan.stabilisers(configs['stabilised'], plain))}, after "
+              f"{s['step']:,} steps, "
               f"it covers {s['test_classes_covered']:.0f} at FID "
               f"{s['test_classifier_fid']:.0f} (precision {s['test_precision']:.2f}, recall "
               f"{s['test_recall']:.2f}), against FID {real['classifier_fid']:.1f} (precision "

@@ -105,9 +105,10 @@ def check_config(config) -> None:
                     "gan.spectral_norm=True).")
 
 
-def stabilisers(config) -> list[str]:
+def stabilisers(config, plain=None) -> list[str]:
   """The stabilisers a run's config.gan turns on, in words ("R1 (weight 1)", ...), for
-  tables that set it beside a plain run."""
+  tables that set it beside a plain run; with `plain`, that run's config, also the learning
+  rates where they differ from its."""
   g, on = _gan(config), []
   if g["loss"] != "bce":
     on.append(f"{g['loss'].replace('_', ' ')} loss")
@@ -124,8 +125,11 @@ def stabilisers(config) -> list[str]:
     on.append(f"DiffAugment ({g['augment']})")
   if g["pack"] > 1:
     on.append(f"PacGAN (pack {g['pack']})")
-  if g.get("g_learning_rate") != g.get("d_learning_rate"):  # Older runs: one rate.
+  rates = lambda g: (g.get("g_learning_rate"), g.get("d_learning_rate"))  # Older runs: one.
+  if rates(g)[0] != rates(g)[1]:
     on.append(f"TTUR (G {g['g_learning_rate']:g}, D {g['d_learning_rate']:g})")
+  elif plain is not None and rates(g) != rates(plain.gan):
+    on.append(f"learning rate {g['g_learning_rate']:g}")
   return on
 
 
