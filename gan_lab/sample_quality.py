@@ -34,6 +34,7 @@ COVERED_SHARE = 0.25  # A class is covered when it gets >= this fraction of its 
 # Naeem et al.'s sample count; beyond it the k-NN distances (quadratic) cost more than they add.
 PRDC_MAX_SAMPLES = 10_000
 PRDC_K = 5  # Naeem et al.'s choice for their 10,000 samples.
+KID_SUBSET_SIZE = 1000
 _CHUNK_ELEMENTS = 2**24  # Distances computed this many at a time: 128 MiB of float64.
 
 
@@ -215,7 +216,11 @@ class Judge:
   def feature_scores(self, features: np.ndarray) -> dict:
     """{classifier_fid, kid, kid_std, precision, recall, density, coverage} of sample
     features against the reference's."""
-    kid, kid_std = kernel_inception_distance(features, self.reference_features)
+    # Subsets of half the smaller set (at most 1,000, Binkowski et al.'s size), so that the
+    # std says how much the subsets disagree even when there are only 1,000 samples.
+    size = min(KID_SUBSET_SIZE, min(len(features), len(self.reference_features)) // 2)
+    kid, kid_std = kernel_inception_distance(features, self.reference_features,
+                                             subset_size=max(size, 2))
     _check_prdc_sizes(len(self._prdc_reference), len(features), PRDC_K)
     return {"classifier_fid": frechet_distance(gaussian_stats(features), self.reference),
             "kid": kid, "kid_std": kid_std,

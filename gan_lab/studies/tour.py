@@ -101,8 +101,10 @@ def _gan(config, out, runs) -> dict:
              "density", "coverage"]
   names = ("classes_covered", "class_kl", "classifier_fid", "kid", "inception_score",
            "precision", "recall", "density", "coverage")
-  rows = [[f"{num_real:,} real training digits", "", "", "", "",
-           *[real[name] for name in names]]]
+  # KID as mean ± std over its subsets.
+  quality = lambda r, p="": [f"{r[p + n]:.3g} ± {r[p + 'kid_std']:.2g}" if n == "kid"
+                             else r[p + n] for n in names]
+  rows = [[f"{num_real:,} real training digits", "", "", "", "", *quality(real)]]
   judged, notes, figures = {}, [], []
   for name, run in configs.items():
     history = writers.read_metrics(os.path.join(out, name))
@@ -111,7 +113,7 @@ def _gan(config, out, runs) -> dict:
     rows.append([f"{run.gan.generator}, {name}",
                  ", ".join(gan.stabilisers(run, configs["plain"])) or "none",
                  judged[name]["step"], last["train_d_real"], last["train_d_fake"],
-                 *[judged[name]["test_" + n] for n in names]])
+                 *quality(judged[name], "test_")])
     notes += [f"Warning ({name}): {w}" for w in gan.diagnose(run, history)]
     figures.append(_figure(os.path.join(out, name, "samples.png"),
                            f"The {name} {run.gan.generator}'s samples after {last['step']:,} "
