@@ -5,18 +5,19 @@
 
 Radford et al.'s DCGAN (Adam, beta1 0.5, batch 64, BCE) at a learning rate of 1e-3 for both
 networks instead of their 2e-4, for 4,000 steps, sampled from the moving average of G's
-weights (decay 0.999), which averages out the larger steps' noise. The lecture's plain DCGAN is the same config with
---config.gan.ema_decay=0 --config.gan.g_learning_rate=2e-4 --config.gan.d_learning_rate=2e-4.
+weights (decay 0.999), which averages out the larger steps' noise. The lecture's plain DCGAN
+is the same config with --config.gan.ema_decay=0 --config.gan.g_learning_rate=2e-4
+--config.gan.d_learning_rate=2e-4.
 
-Measured 2026-12-01 on the 2-core AMD EPYC build machine (lscpu "AMD EPYC", AVX-512; jax 0.10.2, oneDNN convolutions),
-judged by seed_cnn_mnist5k (test accuracy 0.967): 4,000 steps in 183 s wall. At steps
-1,000 / 2,000 / 3,000 / 4,000: 10 classes covered each time, classifier-FID 37.2 / 25.8 /
-19.5 / 17.0, IS analogue 6.22 / 6.83 / 7.21 / 7.30, KID 133 / 91 / 63 / 52, precision 0.77
-/ 0.76 / 0.77 / 0.79, recall 0.89 / 0.92 / 0.94 / 0.94. Real training digits (1,000) by the
-same CNN: FID 5.4, IS 9.59, KID 4.8, precision 0.95, recall 0.94. samples.png shows digits,
-most of them readable; the IS analogue stays below the real digits' 9.6 (some samples are
-between two classes). With Radford et al.'s 2e-4 and the same EMA, FID was 37.1 at 3,000
-steps; at 5e-4, 21.9 at 4,000.
+Measured 2026-12-01 on the 2-core AMD EPYC build machine (lscpu "AMD EPYC", AVX-512; jax
+0.10.2, oneDNN convolutions), judged by seed_cnn_mnist5k (test accuracy 0.967): 4,000 steps
+in 196 s wall. At steps 1,000 / 2,000 / 3,000 / 4,000: 10 classes covered each time,
+classifier-FID 37.2 / 25.8 / 19.5 / 17.0, IS analogue 6.22 / 6.83 / 7.21 / 7.30, KID 136 /
+92 / 64 / 53 (std 20 at the end), precision 0.77 / 0.76 / 0.77 / 0.79, recall 0.89 / 0.92 /
+0.94 / 0.94. Real training digits (1,000) by the same CNN: FID 5.4, IS 9.59, KID 4.2 (std
+12.3), precision 0.95, recall 0.94. samples.png shows digits, most of them readable; the IS
+analogue stays below the real digits' 9.6 (some samples are between two classes). With
+Radford et al.'s 2e-4 and the same EMA, FID was 37.1 at 3,000 steps; at 5e-4, 21.9 at 4,000.
 """
 
 from gan_lab.core.config import gan_config

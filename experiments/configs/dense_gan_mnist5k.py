@@ -4,13 +4,13 @@
 
 Measured 2026-11-29 on the 2-core CPU build machine (jax 0.10.2): 2,500 steps (20 epochs of
 batch 32) in 38 s wall. Means over the last 125 steps: D(x) 0.71, D(G(z)) 0.29, D loss 0.87,
-G loss 1.71; samples.png shows digit-like strokes, several readable (3, 5, 7, 1).
-Judged by seed_cnn_mnist5k (--config.gan.classifier_workdir=runs/seed_cnn), measured
-2026-12-01 on the 2-core AMD EPYC build machine (lscpu "AMD EPYC", AVX-512; jax 0.10.2):
-2,500 steps in 15.9 s wall; at steps 500/1,000/1,500/2,000/2,500 the samples covered
-10/9/9/9/10 of 10 classes, classifier-FID 190/144/110/103/96, IS analogue
-4.2/4.1/4.4/4.9/4.8 (real digits: FID 5.4, IS 9.6). dense_gan_stabilised_mnist5k adds R1
-and an EMA of G: FID 30 at step 2,500.
+G loss 1.71; samples.png shows digit-like strokes, several readable (3, 5, 7, 1). Judged by
+seed_cnn_mnist5k (--config.gan.classifier_workdir=runs/seed_cnn), measured 2026-12-01 on the
+2-core AMD EPYC build machine (lscpu "AMD EPYC", AVX-512; jax 0.10.2): 2,500 steps in 22.4 s
+wall (5 judged evals); at steps 500/1,000/1,500/2,000/2,500 the samples covered 10/9/9/9/10
+of 10 classes, classifier-FID 190/144/110/103/96, IS analogue 4.2/4.1/4.4/4.9/4.8 (real
+digits: FID 5.4, IS 9.6). dense_gan_stabilised_mnist5k adds R1, an EMA of G and 3e-3: FID 30 at
+step 2,500.
 """
 
 from gan_lab.core.config import gan_config

@@ -9,13 +9,14 @@ penalty on D's gradients at real digits (gamma 1), which lets both networks trai
 instead of the lecture's 1e-3, and samples from the moving average of G's weights (decay
 0.99).
 
-Measured 2026-12-01 on the 2-core AMD EPYC build machine (lscpu "AMD EPYC", AVX-512; jax 0.10.2, oneDNN convolutions),
-judged by seed_cnn_mnist5k (test accuracy 0.967): 2,500 steps in 16.5 s wall. At steps 500 /
-1,000 / 1,500 / 2,000 / 2,500: 10 classes each time, classifier-FID 114.3 / 58.6 / 42.5 /
-32.3 / 29.9, IS analogue 5.47 / 6.50 / 6.61 / 6.91 / 6.91; at the end KID 130, precision
-0.84, recall 0.84. The plain dense_gan_mnist5k the same way: 15.9 s, FID 189.8 / 143.7 /
-110.0 / 103.2 / 96.0, IS 4.80 and recall 0.23 at the end. At 3e-3 with the EMA but no R1
-the FID was 63.8 at step 1,500 (42.5 with R1), and it jumped from eval to eval.
+Measured 2026-12-01 on the 2-core AMD EPYC build machine (lscpu "AMD EPYC", AVX-512; jax
+0.10.2, oneDNN convolutions), judged by seed_cnn_mnist5k (test accuracy 0.967): 2,500 steps
+in 23.7 s wall. At steps 500 / 1,000 / 1,500 / 2,000 / 2,500: 10 classes each time,
+classifier-FID 114.3 / 58.6 / 42.5 / 32.3 / 29.9, IS analogue 5.47 / 6.50 / 6.61 / 6.91 /
+6.91; at the end KID 131 (std 25), precision 0.84, recall 0.84. The plain dense_gan_mnist5k
+the same way: 22.4 s, FID 189.8 / 143.7 / 110.0 / 103.2 / 96.0, IS 4.80 and recall 0.23 at
+the end. At 3e-3 with the EMA but no R1 the FID was 63.8 at step 1,500 (42.5 with R1), and
+it jumped from eval to eval.
 """
 
 import os

@@ -10,7 +10,7 @@ steps by the classifier in `classifier_workdir`. `<difficulty>.plain` shows the 
 `<difficulty>.fixed` adds the one stabiliser named in `<difficulty>.fix`.
 
 Measured 2026-12-01 on the 2-core AMD EPYC build machine (lscpu "AMD EPYC", AVX-512; jax
-0.10.2), judged by seed_cnn_mnist5k (test accuracy 0.967): the eight runs in 144 s wall.
+0.10.2), judged by seed_cnn_mnist5k (test accuracy 0.967): the eight runs in 207 s wall.
 
 | difficulty | measure | plain | fix | fixed | FID plain / fixed |
 |---|---|---|---|---|---|

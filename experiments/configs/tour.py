@@ -46,7 +46,7 @@ def get_config(size: str = "quick"):
   if size not in ("quick", "tiny"):
     raise ValueError(f"tour.py takes :quick or :tiny; got :{size}.")
   c = ml_collections.ConfigDict()
-  # gan_difficulties (the four difficulties of training GANs, 8 runs in ~2.5 minutes) is left
+  # gan_difficulties (the four difficulties of training GANs, 8 runs in ~3.5 minutes) is left
   # out to keep the tour in its 5 minutes: add it with --config.stages=...,gan_difficulties.
   c.stages = tuple(s for s in ALL_STAGES if s != "gan_difficulties")
 
