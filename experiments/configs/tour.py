@@ -24,7 +24,7 @@ from gan_lab.core.config import from_file, gan_config
 
 _STABILISERS = ("loss", "penalty", "penalty_weight", "label_smoothing", "spectral_norm",
                 "ema_decay", "augment", "pack", "d_steps")
-DCGAN_STEPS = 500
+DCGAN_STEPS = 400
 ALL_STAGES = ("cnn_vs_mlp", "gan", "dcgan", "gan_difficulties", "attacks", "transfer",
               "adversarial_training", "vat", "poisoning")
 
