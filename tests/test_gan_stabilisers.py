@@ -221,3 +221,15 @@ def test_bad_stabiliser_settings_fail_before_writing(tmp_path, overrides, match)
   with pytest.raises(UserError, match=match):
     loop.train_and_evaluate(config, str(tmp_path / "run"))
   assert not os.path.exists(tmp_path / "run")
+
+
+def test_a_runs_stabilisers_in_words():
+  plain = load_config_file(TINY_DCGAN)
+  stabilised = load_config_file(TINY_DCGAN)
+  stabilised.gan.update(penalty="wgan-gp", ema_decay=0.99, pack=2, g_learning_rate=1e-3,
+                        d_learning_rate=1e-3)
+  assert gan.stabilisers(plain, plain) == []
+  assert gan.stabilisers(stabilised, plain) == [
+      "WGAN-GP (weight 10)", "EMA of G (0.99)", "PacGAN (pack 2)", "learning rate 0.001"]
+  stabilised.gan.update(d_learning_rate=4e-3, d_steps=2)
+  assert gan.stabilisers(stabilised)[-2:] == ["2 D steps per G step", "TTUR (G 0.001, D 0.004)"]

@@ -113,8 +113,8 @@ def stabilisers(config, plain=None) -> list[str]:
   if g["loss"] != "bce":
     on.append(f"{g['loss'].replace('_', ' ')} loss")
   if g["penalty"] != "none":
-    on.append(f"{g['penalty'].upper() if g['penalty'] == 'r1' else 'WGAN-GP'} "
-              f"(weight {g['penalty_weight']:g})")
+    name = {"r1": "R1", "wgan-gp": "WGAN-GP"}.get(g["penalty"], g["penalty"])
+    on.append(f"{name} (weight {g['penalty_weight']:g})")
   if g["label_smoothing"]:
     on.append(f"label smoothing {g['label_smoothing']:g}")
   if g["spectral_norm"]:
@@ -125,6 +125,8 @@ def stabilisers(config, plain=None) -> list[str]:
     on.append(f"DiffAugment ({g['augment']})")
   if g["pack"] > 1:
     on.append(f"PacGAN (pack {g['pack']})")
+  if g["d_steps"] > 1:
+    on.append(f"{g['d_steps']} D steps per G step")
   rates = lambda g: (g.get("g_learning_rate"), g.get("d_learning_rate"))  # Older runs: one.
   if rates(g)[0] != rates(g)[1]:
     on.append(f"TTUR (G {g['g_learning_rate']:g}, D {g['d_learning_rate']:g})")
