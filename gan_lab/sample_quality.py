@@ -216,12 +216,12 @@ class Judge:
   def feature_scores(self, features: np.ndarray) -> dict:
     """{classifier_fid, kid, kid_std, precision, recall, density, coverage} of sample
     features against the reference's."""
+    _check_prdc_sizes(len(self._prdc_reference), len(features), PRDC_K)  # Before any work.
     # Subsets of half the smaller set (at most 1,000, Binkowski et al.'s size), so that the
     # std says how much the subsets disagree even when there are only 1,000 samples.
     size = min(KID_SUBSET_SIZE, min(len(features), len(self.reference_features)) // 2)
     kid, kid_std = kernel_inception_distance(features, self.reference_features,
-                                             subset_size=max(size, 2))
-    _check_prdc_sizes(len(self._prdc_reference), len(features), PRDC_K)
+                                             subset_size=size)
     return {"classifier_fid": frechet_distance(gaussian_stats(features), self.reference),
             "kid": kid, "kid_std": kid_std,
             **_prdc(self._prdc_reference, self._prdc_radii,

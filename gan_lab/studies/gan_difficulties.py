@@ -24,11 +24,11 @@ import numpy as np
 from gan_lab.core.errors import UserError
 from gan_lab.runs import loop, workdirs, writers
 
-DIFFICULTIES = ("oscillation", "discriminator_wins", "mode_collapse", "instability")
 RESULTS_FILE = "gan_difficulties.json"
 # What each difficulty's measure is called, and whether smaller is better.
 MEASURES = {"oscillation": ("G-loss swing", True), "discriminator_wins": ("final D loss", False),
             "mode_collapse": ("classes covered", False), "instability": ("FID std", True)}
+DIFFICULTIES = tuple(MEASURES)
 
 
 def _second_half(history: list[dict], key: str) -> np.ndarray:

@@ -78,22 +78,23 @@ def _input_grad(d_fn, x):
   return jax.grad(lambda x: jnp.sum(d_fn(x)))(x)
 
 
-def _per_example(x, reduce):
-  return reduce(x.reshape(x.shape[0], -1))
+def _flat(x):
+  """[B, ...] -> [B, everything else]: one row per example."""
+  return x.reshape(x.shape[0], -1)
 
 
 def wgan_gp(d_fn, real, fake, rng, axis_name=None):
   keys = parallel.example_keys(rng, len(real), axis_name)
   t = jax.vmap(lambda k: jax.random.uniform(k, ()))(keys).reshape(-1, *[1] * (real.ndim - 1))
   grad = _input_grad(d_fn, real + t * (fake - real))
-  norm = _per_example(grad, lambda g: optax.safe_norm(g, 1e-12, axis=-1))
+  norm = optax.safe_norm(_flat(grad), 1e-12, axis=-1)
   return jnp.mean((norm - 1.0) ** 2)
 
 
 def r1(d_fn, real, fake, rng, axis_name=None):
   del fake, rng, axis_name
   grad = _input_grad(d_fn, real)
-  return 0.5 * jnp.mean(_per_example(grad ** 2, lambda g: jnp.sum(g, -1)))
+  return 0.5 * jnp.mean(jnp.sum(_flat(grad) ** 2, -1))
 
 
 # `config.gan.penalty`: (d_fn, real, fake, rng, axis_name) -> scalar, before its weight.
