@@ -5,7 +5,6 @@ embedded dataset is prepared once, by whichever worker comes first, under a file
 """
 
 import fcntl
-import hashlib
 import os
 import subprocess
 import sys
@@ -16,25 +15,15 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["TFDS_DATA_DIR"] = os.path.join(tempfile.gettempdir(), "gan_lab_tests_tfds")
 
 
-def _cpu_key() -> str:
-  """A short hash of this CPU's feature flags: compiled code is only reused on its own ISA."""
-  try:
-    with open("/proc/cpuinfo") as f:
-      flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
-  except OSError:
-    flags = ""
-  return hashlib.sha256(flags.encode()).hexdigest()[:12]
-
-
 # Tests and their subprocesses compile the same tiny steps many times over (each run builds
-# its own jitted chunk): JAX's persistent cache compiles each once per machine.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
-    tempfile.gettempdir(), f"gan_lab_tests_jax_cache_{_cpu_key()}"))
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+# its own jitted chunk): the persistent cache compiles each once per machine, in a directory
+# of the suite's own (subprocesses inherit the variable; their scripts enable it).
+os.environ.setdefault("GAN_LAB_COMPILE_CACHE", os.path.join(tempfile.gettempdir(),
+                                                            "gan_lab_tests_jax_cache"))
 
 import pytest  # pylint: disable=g-import-not-at-top
 
+from gan_lab.core import compile_cache  # pylint: disable=g-import-not-at-top
 from gan_lab.core import config as config_lib  # pylint: disable=g-import-not-at-top
 from gan_lab.core.config import classifier_config  # pylint: disable=g-import-not-at-top
 
@@ -51,6 +40,7 @@ def simulated_devices(count: int) -> dict:
 def pytest_configure(config):
   """Prepares mnist5k in TFDS_DATA_DIR before any test, once for all workers."""
   del config
+  compile_cache.enable()
   from gan_lab import data  # pylint: disable=g-import-not-at-top  # After the env is set.
   os.makedirs(os.environ["TFDS_DATA_DIR"], exist_ok=True)
   with open(os.path.join(os.environ["TFDS_DATA_DIR"], ".prepare.lock"), "w") as lock:

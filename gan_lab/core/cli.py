@@ -1,4 +1,6 @@
-"""What the experiment scripts share: quiet library logs, and bad input as one sentence.
+"""What the experiment scripts share: quiet library logs, bad input as one sentence, and
+JAX's persistent compilation cache (gan_lab.core.compile_cache; GAN_LAB_COMPILE_CACHE=off
+turns it off).
 
 `GAN_LAB_DEBUG=1` prints the full traceback behind any one-sentence error as well.
 """
@@ -11,6 +13,7 @@ import traceback
 
 from absl import app, flags
 
+from gan_lab.core import compile_cache
 from gan_lab.core.errors import UserError
 
 # Libraries that log every checkpoint write or dataset preparation step at INFO.
@@ -83,6 +86,7 @@ def run(main):
   def wrapped(argv):
     for handler in logging.getLogger().handlers:
       handler.addFilter(_QuietLibraries())
+    compile_cache.enable()
     try:
       return main(argv)
     except UserError as e:  # A run stopped by a signal says so, with the signal's status.
