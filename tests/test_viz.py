@@ -129,7 +129,26 @@ def test_filters_have_a_title_and_a_colour_bar(tmp_path, saved):
 def test_feature_maps_show_every_channel(tmp_path, saved):
   maps = np.random.default_rng(0).normal(size=(26, 26, 32)).astype(np.float32)
   path = viz.feature_maps(np.zeros((28, 28, 1)), maps, str(tmp_path / "maps.png"), "conv1")
-  shown = [ax.images[0].get_array() for ax in saved[path].axes if ax.images]
-  assert len(shown) == 33  # The input and all 32 maps.
-  np.testing.assert_array_equal(shown[-1], maps[..., 31])
-  assert "32 feature maps" in saved[path].get_suptitle()
+  fig = saved[path]
+  _, mosaic = [np.ma.filled(ax.images[0].get_array(), np.nan) for ax in fig.axes if ax.images]
+  assert np.isfinite(mosaic).sum() == maps.size  # Every map once, the rest blank.
+  windows = np.lib.stride_tricks.sliding_window_view(mosaic, (26, 26))
+  for i in (0, 31):  # Each map is a tile of its own, on its own colour scale.
+    scaled = (maps[..., i] - maps[..., i].min()) / np.ptp(maps[..., i])
+    assert np.isclose(windows, scaled, rtol=0, atol=1e-6).all((-2, -1)).sum() == 1
+  assert [t.get_text() for ax in fig.axes for t in ax.texts] == [str(i) for i in range(32)]
+  assert "32 feature maps" in fig.get_suptitle()
+
+
+def test_an_image_grid_tiles_every_image_in_order(tmp_path, saved):
+  images = np.random.default_rng(1).random((7, 5, 4, 1)).astype(np.float32)
+  path = viz.image_grid(images, str(tmp_path / "g.png"), ncols=3, titles=list("abcdefg"))
+  (ax,) = saved[path].axes
+  mosaic = np.ma.filled(ax.images[0].get_array(), np.nan)
+  assert np.isfinite(mosaic).sum() == images.size
+  windows = np.lib.stride_tricks.sliding_window_view(mosaic, (5, 4))
+  where = [tuple(np.argwhere((windows == img[..., 0]).all((-2, -1)))[0]) for img in images]
+  rows, cols = zip(*where)
+  assert len(set(rows)) == 3 and len(set(cols)) == 3  # 3 to a row: rows of 3, 3 and 1.
+  assert sorted(where) == where  # In reading order.
+  assert [t.get_text() for t in ax.texts] == list("abcdefg")
