@@ -57,7 +57,7 @@ def _direct_kid(x, y):
   return within(x) + within(y) - 2.0 * cross
 
 
-def test_kid_is_the_unbiased_mmd2_of_the_cubic_kernel():
+def test_kid_is_the_unbiased_mmd2_of_the_cubic_kernel(monkeypatch):
   rng = np.random.default_rng(0)
   x, y = rng.normal(size=(30, 4)), rng.normal(0.3, 1.2, size=(30, 4))
   # One subset of all 30 rows (the default 1,000 is capped at 30) is the full-sample estimate.
@@ -72,6 +72,12 @@ def test_kid_is_the_unbiased_mmd2_of_the_cubic_kernel():
                         np.concatenate([y, y + 1])[draws.choice(60, 10, replace=False)])
             for _ in range(3)]
   assert (mean, std) == pytest.approx((np.mean(values), np.std(values)), rel=1e-12)
+  # Sets too large for whole kernels get each subset's own: the same values.
+  monkeypatch.setattr(sq, "_KERNEL_ROWS", 20)
+  assert sq.kernel_inception_distance(x, np.concatenate([y, y + 1]), num_subsets=3,
+                                      subset_size=10, seed=5) == pytest.approx((mean, std),
+                                                                               rel=1e-12)
+  monkeypatch.undo()
   # Unbiased: ~0 (well within its spread) for two samples of one distribution; a mean shift
   # shows, and more of it shows more.
   a, b = rng.normal(size=(2000, 8)), rng.normal(size=(2000, 8))
