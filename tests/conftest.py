@@ -17,7 +17,8 @@ os.environ["TFDS_DATA_DIR"] = os.path.join(tempfile.gettempdir(), "gan_lab_tests
 
 # Tests and their subprocesses compile the same tiny steps many times over (each run builds
 # its own jitted chunk): the persistent cache compiles each once per machine, in a directory
-# of the suite's own (subprocesses inherit the variable; their scripts enable it).
+# of the suite's own. Subprocesses inherit it: scripts enable it, and `python -c` ones get it
+# through JAX's own variables.
 os.environ.setdefault("GAN_LAB_COMPILE_CACHE", os.path.join(tempfile.gettempdir(),
                                                             "gan_lab_tests_jax_cache"))
 
@@ -26,6 +27,10 @@ import pytest  # pylint: disable=g-import-not-at-top
 from gan_lab.core import compile_cache  # pylint: disable=g-import-not-at-top
 from gan_lab.core import config as config_lib  # pylint: disable=g-import-not-at-top
 from gan_lab.core.config import classifier_config  # pylint: disable=g-import-not-at-top
+
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", compile_cache.directory())
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
