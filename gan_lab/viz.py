@@ -132,7 +132,7 @@ def _mosaic(images: np.ndarray, ncols: int, gap: int, top: int) -> tuple[np.ndar
   return canvas, anchors
 
 
-def _show_tiles(ax, images: np.ndarray, ncols: int, cmap: str, titles=None, fontsize=7):
+def _show_tiles(ax, images: np.ndarray, ncols: int, cmap: str, titles=None):
   """`images` (values in [0, 1]) in one `imshow` on `ax`: one artist however many there are,
   which keeps a 64-image grid as quick to draw as one image."""
   h = images.shape[1]
@@ -144,7 +144,7 @@ def _show_tiles(ax, images: np.ndarray, ncols: int, cmap: str, titles=None, font
   else:  # RGB: blank is white.
     shown = ax.imshow(np.nan_to_num(canvas, nan=1.0), interpolation="nearest")
   for caption, (x, y) in zip(titles or (), anchors):
-    ax.text(x, y, caption, ha="center", va="bottom", fontsize=fontsize)
+    ax.text(x, y, caption, ha="center", va="bottom", fontsize=7)
   ax.set_axis_off()
   return shown
 

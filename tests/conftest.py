@@ -28,9 +28,9 @@ from gan_lab.core import compile_cache  # pylint: disable=g-import-not-at-top
 from gan_lab.core import config as config_lib  # pylint: disable=g-import-not-at-top
 from gan_lab.core.config import classifier_config  # pylint: disable=g-import-not-at-top
 
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", compile_cache.directory())
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+if compile_cache.directory():  # None: GAN_LAB_COMPILE_CACHE=off.
+  for _name, _value in compile_cache.environment(compile_cache.directory()).items():
+    os.environ.setdefault(_name, _value)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -34,6 +34,9 @@ def test_directory_follows_the_environment(monkeypatch, tmp_path):
   monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
   assert compile_cache.directory() == str(tmp_path / "xdg" / "gan_lab" / "jax" / key)
   assert len(compile_cache.cpu_key()) == 12
+  assert compile_cache.environment("/c") == {  # What JAX reads at import, same settings.
+      "JAX_COMPILATION_CACHE_DIR": "/c", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+      "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
 
 
 def test_a_second_process_reads_what_the_first_compiled(tmp_path):

@@ -20,6 +20,9 @@ import jax
 from absl import logging
 
 _OFF = ("off", "0", "false", "no", "none")
+# Every compiled program is kept, however quick to compile or small.
+_SETTINGS = {"jax_persistent_cache_min_compile_time_secs": 0,
+             "jax_persistent_cache_min_entry_size_bytes": 0}
 
 
 def cpu_key() -> str:
@@ -36,7 +39,7 @@ def directory() -> str | None:
   """Where compiled programs are cached on this machine, or None when GAN_LAB_COMPILE_CACHE
   turns the cache off."""
   base = os.environ.get("GAN_LAB_COMPILE_CACHE", "")
-  if base.lower() in _OFF and base:
+  if base.lower() in _OFF:
     return None
   if not base:
     home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -46,8 +49,8 @@ def directory() -> str | None:
 
 def enable() -> str | None:
   """Turns the cache on for this process (see the module docstring) and returns its
-  directory, or None when it is off or cannot be created (said in one line). It sets JAX's
-  config only, so it may run before jax.distributed.initialize()."""
+  directory, or None when it is off or cannot be created (said in one line). It touches no
+  device, so it may run before jax.distributed.initialize()."""
   path = directory()
   if path is None:
     return None
@@ -56,10 +59,16 @@ def enable() -> str | None:
   except OSError as e:
     logging.warning("Compiling without a cache: cannot create %s (%s).", path, e.strerror)
     return None
-  jax.config.update("jax_compilation_cache_dir", path)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+  for name, value in {"jax_compilation_cache_dir": path, **_SETTINGS}.items():
+    jax.config.update(name, value)
   return path
 
 
-__all__ = ["cpu_key", "directory", "enable"]
+def environment(path: str) -> dict:
+  """The same cache as JAX's own environment variables, for a process that does not call
+  `enable` (a `python -c` subprocess)."""
+  return {name.upper(): str(value) for name, value in
+          {"jax_compilation_cache_dir": path, **_SETTINGS}.items()}
+
+
+__all__ = ["cpu_key", "directory", "enable", "environment"]
