@@ -24,7 +24,9 @@ _BAND = {"linewidth": 7, "alpha": 0.35}
 
 
 def _save(fig: Figure, path: str) -> str:
-  fig.savefig(path, dpi=100, bbox_inches="tight")
+  # A constrained layout already fits everything in the figure; "tight" would draw it twice.
+  tight = {} if fig.get_layout_engine() else {"bbox_inches": "tight"}
+  fig.savefig(path, dpi=100, **tight)
   return path
 
 

@@ -119,3 +119,13 @@ def test_unknown_names(name, split, match):
 def test_validate_rejects_bad_arrays(arrays, match):
   with pytest.raises(UserError, match=match):
     data.validate(arrays, (28, 28, 1), 10)
+
+
+def test_each_load_of_the_embedded_data_is_its_own_copy():
+  first = data.load("mnist5k", "train")
+  expected = first["image"][0].copy()
+  first["image"][0] = 255 - first["image"][0]  # What poisoning does to its copy.
+  first["label"][:] = 0
+  again = data.load("mnist5k", "train")
+  np.testing.assert_array_equal(again["image"][0], expected)
+  assert len(np.unique(again["label"])) == 10

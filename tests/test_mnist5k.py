@@ -116,8 +116,10 @@ def test_process_0_prepares_then_waits_and_others_read_it(tmp_path, monkeypatch)
   assert [c[0] for c in calls] == ["prepare", "wait"]
   assert calls[0][1] is False  # It prepared a fresh data_dir, before the others were let go.
 
-  # Process 1 on the data_dir process 0 prepared: it reads the same digits without preparing.
+  # Process 1 on the data_dir process 0 prepared: it reads the same digits without preparing
+  # (and, being another process, without process 0's decoded copy).
   _as_process(monkeypatch, 1, calls)
+  data._embedded_arrays.cache_clear()
   monkeypatch.setattr(mnist5k.Mnist5k, "download_and_prepare",
                       lambda *a, **k: pytest.fail("only process 0 prepares"))
   other = data.load("mnist5k", "test", str(tmp_path))

@@ -8,6 +8,7 @@ in the `array_record` format (preparing them needs TensorFlow and internet; trai
 """
 
 import dataclasses
+import functools
 import os
 from typing import Callable
 
@@ -85,15 +86,27 @@ def load(name: str, split: str, data_dir: str | None = None) -> dict[str, np.nda
     arrays = ds_info.load(split, data_dir)
     validate(arrays, ds_info.image_shape, ds_info.num_classes)
     return {"image": np.asarray(arrays["image"]), "label": np.asarray(arrays["label"], np.int32)}
-  source = _embedded_source(split, data_dir) if ds_info.name == "mnist5k" else _catalog_source(
-      ds_info.name, split, data_dir)
+  if ds_info.name == "mnist5k":
+    # A copy, so a caller that changes its arrays (poisoning) leaves the next one's alone.
+    return {k: v.copy() for k, v in _embedded_arrays(split, data_dir).items()}
+  arrays = _read(_catalog_source(ds_info.name, split, data_dir))
+  validate(arrays, ds_info.image_shape, ds_info.num_classes)
+  return arrays
+
+
+def _read(source) -> dict[str, np.ndarray]:
   # Item access (not __getitems__) also works on tfds.testing.mock_data sources.
   examples = [source[i] for i in range(len(source))]
-  arrays = {
-      "image": np.stack([np.asarray(e["image"]) for e in examples]),
-      "label": np.asarray([e["label"] for e in examples], np.int32),
-  }
-  validate(arrays, ds_info.image_shape, ds_info.num_classes)
+  return {"image": np.stack([np.asarray(e["image"]) for e in examples]),
+          "label": np.asarray([e["label"] for e in examples], np.int32)}
+
+
+@functools.lru_cache(maxsize=4)
+def _embedded_arrays(split: str, data_dir: str) -> dict[str, np.ndarray]:
+  """The embedded split, decoded once per process: a tour or a test run loads it dozens of
+  times (0.25-0.5 s each), and it cannot change under a process (its version pins it)."""
+  arrays = _read(_embedded_source(split, data_dir))
+  validate(arrays, info("mnist5k").image_shape, info("mnist5k").num_classes)
   return arrays
 
 
