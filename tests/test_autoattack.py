@@ -203,9 +203,10 @@ def test_square_never_calls_the_gradient_and_counts_its_queries(model, norm, eps
 def test_autoattack_finds_what_pgd10_misses_on_a_pgd_trained_cnn(tmp_path):
   """As the field found (the MNIST challenge model: 92.5% under PGD-100, 88.3% under
   Square), fixed-step PGD overstates a PGD-trained model's robustness. The SeedCNN trained
-  for 150 steps on PGD-3 examples at eps 0.1, on 400 test digits at eps 0.15: AutoAttack's
+  for 150 steps on PGD-3 examples at eps 0.1, on 400 test digits at eps 0.2: AutoAttack's
   fast version (10 steps a part) leaves fewer of them right than PGD-10 from random starts:
-  250 against 257 on the AMD EPYC build host (3 to 5 fewer of 200 over three seeds)."""
+  158 against 166 on the AMD EPYC build host, with LLVM at -O1 or -O2 alike (at eps 0.15
+  the gap was one digit, 251 against 252, too close to hold on every CPU)."""
   config = adversarial_config()
   config.update(model="SeedCNN", num_steps=150, batch_size=64, log_every=50, eval_every=0,
                 checkpoint_every=0)
@@ -215,9 +216,10 @@ def test_autoattack_finds_what_pgd10_misses_on_a_pgd_trained_cnn(tmp_path):
   x, y = inference.to_float(test["image"][:400]), jnp.asarray(test["label"][:400])
   keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(0), i))(jnp.arange(400))
   right = lambda z: int(np.sum(~_fooled(fn, z, y)))
-  pgd = right(attacks.pgd(fn, x, y, 0.15, num_steps=10, rng=keys))
-  aa = right(attacks.autoattack(fn, x, y, 0.15, version="fast", num_steps=10, rng=keys)[0])
-  assert right(x) > 0.85 * 400 and pgd > 0.45 * 400  # A robust model, trained as it should be.
+  pgd = right(attacks.pgd(fn, x, y, 0.2, num_steps=10, rng=keys))
+  aa = right(attacks.autoattack(fn, x, y, 0.2, version="fast", num_steps=10, rng=keys)[0])
+  # A robust model, trained as it should be (the tour's normal SeedCNN keeps 5% at eps 0.2).
+  assert right(x) > 0.85 * 400 and pgd > 0.35 * 400
   assert aa < pgd, (aa, pgd)
 
 
