@@ -14,7 +14,7 @@ import tempfile
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["TFDS_DATA_DIR"] = os.path.join(tempfile.gettempdir(), "gan_lab_tests_tfds")
 # The suite's programs run a few steps each, so compiling them is most of its time, and
-# LLVM's -O1 compiles them faster than XLA's default -O2 and runs them as fast (-O0 compiles
+# LLVM's -O1 compiles them faster than XLA's default -O3 and runs them as fast (-O0 compiles
 # faster still, but doubles the tests that really train). Cold suite on the 2-core AMD EPYC
 # build host: 690 s -> 507 s. First, so a flag of the user's overrides it (and once:
 # pytest-xdist's workers inherit the controller's environment).
