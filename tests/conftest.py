@@ -15,11 +15,11 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["TFDS_DATA_DIR"] = os.path.join(tempfile.gettempdir(), "gan_lab_tests_tfds")
 # The suite's programs run a few steps each, so compiling them is most of its time, and
 # LLVM's -O1 compiles them faster than XLA's default -O3. The tests that really train ran as
-# fast at -O1; benchmarks/run.py's steady state is 10-20% slower (seed CNN training, dense
-# GAN, VAT), which is why only the suite uses it. -O0 compiles faster still, but doubled the
-# training tests. Cold suite on the 2-core AMD EPYC build host: 690 s -> 507 s. First, so a
-# flag of the user's overrides it (and once: pytest-xdist's workers inherit the controller's
-# environment).
+# fast at -O1, but in benchmarks/run.py's steady state seed CNN training and VAT were 15-18%
+# slower in both of two rounds, which is why only the suite uses it. -O0 compiles faster
+# still, but doubled the training tests. Cold suite on the 2-core AMD EPYC build host: 690 s
+# -> 507 s. First, so a flag of the user's overrides it (and once: pytest-xdist's workers
+# inherit the controller's environment).
 _FAST_COMPILE = "--xla_backend_optimization_level=1"
 if _FAST_COMPILE not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = f"{_FAST_COMPILE} {os.environ.get('XLA_FLAGS', '')}".strip()
