@@ -129,3 +129,9 @@ def test_each_load_of_the_embedded_data_is_its_own_copy():
   again = data.load("mnist5k", "train")
   np.testing.assert_array_equal(again["image"][0], expected)
   assert len(np.unique(again["label"])) == 10
+
+
+def test_the_embedded_split_is_decoded_once_per_process(monkeypatch):
+  data.load("mnist5k", "test")
+  monkeypatch.setattr(data, "_embedded_source", lambda *a: pytest.fail("decoded again"))
+  assert data.load("mnist5k", "test")["image"].shape == (1000, 28, 28, 1)
