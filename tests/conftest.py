@@ -38,8 +38,9 @@ from gan_lab.core import compile_cache  # pylint: disable=g-import-not-at-top
 from gan_lab.core import config as config_lib  # pylint: disable=g-import-not-at-top
 from gan_lab.core.config import classifier_config  # pylint: disable=g-import-not-at-top
 
-if compile_cache.directory():  # None: GAN_LAB_COMPILE_CACHE=off.
-  for _name, _value in compile_cache.environment(compile_cache.directory()).items():
+_CACHE = compile_cache.directory()
+if _CACHE:  # None: GAN_LAB_COMPILE_CACHE=off.
+  for _name, _value in compile_cache.environment(_CACHE).items():
     os.environ.setdefault(_name, _value)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -20,9 +20,6 @@ import jax
 from absl import logging
 
 _OFF = ("off", "0", "false", "no", "none")
-# Every compiled program is kept, however quick to compile or small.
-_SETTINGS = {"jax_persistent_cache_min_compile_time_secs": 0,
-             "jax_persistent_cache_min_entry_size_bytes": 0}
 
 
 def cpu_key() -> str:
@@ -47,6 +44,13 @@ def directory() -> str | None:
   return os.path.join(base, f"cpu-{cpu_key()}")
 
 
+def _settings(path: str) -> dict:
+  """JAX's config for a cache in `path` that keeps every compiled program, however quick to
+  compile or small."""
+  return {"jax_compilation_cache_dir": path, "jax_persistent_cache_min_compile_time_secs": 0,
+          "jax_persistent_cache_min_entry_size_bytes": 0}
+
+
 def enable() -> str | None:
   """Turns the cache on for this process (see the module docstring) and returns its
   directory, or None when it is off or cannot be created (said in one line). It touches no
@@ -59,7 +63,7 @@ def enable() -> str | None:
   except OSError as e:
     logging.warning("Compiling without a cache: cannot create %s (%s).", path, e.strerror)
     return None
-  for name, value in {"jax_compilation_cache_dir": path, **_SETTINGS}.items():
+  for name, value in _settings(path).items():
     jax.config.update(name, value)
   return path
 
@@ -67,8 +71,7 @@ def enable() -> str | None:
 def environment(path: str) -> dict:
   """The same cache as JAX's own environment variables, for a process that does not call
   `enable` (a `python -c` subprocess)."""
-  return {name.upper(): str(value) for name, value in
-          {"jax_compilation_cache_dir": path, **_SETTINGS}.items()}
+  return {name.upper(): str(value) for name, value in _settings(path).items()}
 
 
 __all__ = ["cpu_key", "directory", "enable", "environment"]
